@@ -1,0 +1,1 @@
+"""The annotator runtime: the annotation engine (engine/) and, later, the SQS worker."""
