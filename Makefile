@@ -39,8 +39,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
-	$(PY) bench/engine_speed.py
-	$(PY) bench/concordance.py
+	$(PY) -m bench.engine_speed
+	$(PY) -m bench.concordance
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,212 @@
+"""`annotate()`: one VCF in, five outputs out, streamed chunk by chunk in constant memory.
+
+Outputs are written into a hidden staging folder and moved into place only when the whole
+run succeeded, so a failed run never leaves partial files that look complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pysam.libcbgzf import BGZFile
+
+from annotator.engine import csq, so
+from annotator.engine.bundle import load_bundle, lookup_rsids, resolve_bundle
+from annotator.engine.consequence import annotate_chunk
+from annotator.engine.errors import AnnotationError
+from annotator.engine.fasta import Reference
+from annotator.engine.model import Bundle
+from annotator.engine.overlap import TranscriptIndex
+from annotator.engine.pairs import Pairs
+from annotator.engine.runlog import RunLog
+from annotator.engine.summary import Summary
+from annotator.engine.tables import allele_ids, transcript_table, variant_table
+from annotator.engine.vcf import open_vcf
+
+Progress = Callable[[float], None]
+_SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
+_NEARBY_ONLY = so.BIT["upstream_gene_variant"] | so.BIT["downstream_gene_variant"] | so.BIT["intergenic_variant"]
+
+
+@dataclass(frozen=True)
+class AnnotationResult:
+    vcf: Path
+    parquet: Path
+    transcripts: Path
+    summary: Path
+    log: Path
+    stats: dict
+
+    def paths(self) -> list[Path]:
+        return [self.vcf, self.parquet, self.transcripts, self.summary, self.log]
+
+
+def output_name(input_path: Path) -> str:
+    """NAME for input NAME.vcf[.gz]."""
+    name = input_path.name
+    for suffix in _SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or "input"
+    return name
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("GAS_CACHE_DIR") or Path.home() / ".cache" / "gas")
+
+
+@lru_cache(maxsize=4)
+def _load(bundle_path: str) -> tuple[Bundle, TranscriptIndex, dict]:
+    """Bundles are loaded once per process: the worker annotates many jobs with the same one."""
+    bundle = load_bundle(Path(bundle_path))
+    meta = json.loads((Path(bundle_path) / "meta.json").read_text())
+    return bundle, TranscriptIndex(bundle), meta
+
+
+def _order_pairs(pairs: Pairs) -> Pairs:
+    """Rows grouped by allele (hence by record), transcripts in bundle order within an allele."""
+    order = np.lexsort((pairs.tx, pairs.allele))
+    return Pairs(**{k: v[order] for k, v in vars(pairs).items()})
+
+
+def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path | None = None,
+             cache_dir: Path | None = None, chunk_size: int = 100_000,
+             progress: Progress | None = None) -> AnnotationResult:
+    """Annotate `input_path` into `outdir`; raises AnnotationError (one-line message) on bad input."""
+    t0 = time.perf_counter()
+    input_path, outdir = Path(input_path), Path(outdir)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    name = output_name(input_path)
+    outdir.mkdir(parents=True, exist_ok=True)
+    stage = Path(outdir / f".{name}.partial-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    final = {k: outdir / f"{name}{ext}" for k, ext in
+             (("vcf", ".annot.vcf.gz"), ("parquet", ".parquet"), ("transcripts", ".transcripts.parquet"),
+              ("summary", ".summary.json"), ("log", ".log"))}
+    log = RunLog(stage / final["log"].name)
+    try:
+        log.line(f"input {input_path} ({input_path.stat().st_size if input_path.exists() else 0:,} bytes)")
+        bundle_path = resolve_bundle(genome, cache_dir)
+        bundle, index, meta = _load(str(bundle_path))
+        fasta = fasta or (Path(meta["fasta"]) if meta.get("fasta") else None)
+        reference = Reference.open(fasta) if fasta else None
+        log.line(f"bundle {bundle.name} ({bundle.source}; {bundle.n_transcripts:,} transcripts) from {bundle_path}")
+        log.line(f"reference {fasta or 'none: codon-level consequences and HGVS p. are not computed'}")
+        stats = _run(input_path, stage, final, bundle, index, reference, chunk_size, progress, log)
+        runtime = time.perf_counter() - t0
+        extra = {"input": input_path.name, "bundle": bundle.name, "genome": bundle.genome,
+                 "fasta": str(fasta) if fasta else None}
+        summary = stats.to_dict(runtime, extra)
+        (stage / final["summary"].name).write_text(json.dumps(summary, indent=2) + "\n")
+        log.line(f"done: {summary['records']:,} records, {summary['alleles']:,} alleles, "
+                 f"{summary['transcript_rows']:,} transcript rows in {runtime:.2f} s")
+        if summary["contigs_skipped"]:
+            log.line(f"contigs not in the bundle (records skipped): {summary['contigs_skipped']}")
+        log.close()
+        for key, path in final.items():
+            os.replace(stage / path.name, path)
+        stage.rmdir()
+        if progress:
+            progress(1.0)
+        return AnnotationResult(**final, stats=summary)
+    except AnnotationError as exc:
+        log.line(f"FAILED: {exc}")
+        log.close()
+        for path in final.values():  # nothing from an earlier run may pass for this run's result
+            path.unlink(missing_ok=True)
+        os.replace(stage / final["log"].name, final["log"])
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    except BaseException:
+        log.close()
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle: Bundle, index: TranscriptIndex,
+         reference: Reference | None, chunk_size: int, progress: Progress | None, log: RunLog) -> Summary:
+    stats = Summary()
+    contig_ids: dict[str, int] = {}
+    vwriter = twriter = None
+    with open_vcf(input_path, chunk_size=chunk_size) as reader, \
+            BGZFile(str(stage / final["vcf"].name), "wb") as vcf_out:
+        log.line(f"format {reader.fileformat}, {len(reader.samples)} samples")
+        has_csq = any(h.startswith("##INFO=<ID=CSQ,") for h in reader.header_lines)
+        header = [h for h in reader.header_lines if not h.startswith("##INFO=<ID=CSQ,")]
+        header += [csq.header_line(bundle.name), reader.column_header]
+        vcf_out.write(("\n".join(header) + "\n").encode())
+        vwriter = pq.ParquetWriter(stage / final["parquet"].name, _schema("variant"), compression="zstd")
+        twriter = pq.ParquetWriter(stage / final["transcripts"].name, _schema("transcript"), compression="zstd")
+        for chunk in reader.chunks():
+            cids = np.array([contig_ids.setdefault(c, bundle.contig_id(c)) for c in chunk.chrom], dtype=np.int32)
+            acid = cids[chunk.a_rec]
+            rsids = lookup_rsids(bundle, acid, chunk.pos[chunk.a_rec],
+                                 [chunk.ref[r] for r in chunk.a_rec.tolist()], chunk.a_alt)
+            pairs = _order_pairs(annotate_chunk(bundle, index, chunk, reference))
+            ids = allele_ids(chunk, rsids)
+            ttable = transcript_table(bundle, chunk, pairs, ids)
+            vtable, masks = variant_table(bundle, chunk, pairs, ids)
+            twriter.write_table(ttable)
+            vwriter.write_table(vtable)
+            record_csq = csq.record_csq(chunk, chunk.a_rec[pairs.allele], _csq_columns(chunk, pairs, ttable))
+            lines = csq.annotate_lines(chunk.lines, record_csq, drop_existing=has_csq)
+            vcf_out.write(("\n".join(lines.to_pylist()) + "\n").encode())
+            genes = vtable.column("gene").to_numpy(zero_copy_only=False)
+            genic = (masks & np.uint64(~_NEARBY_ONLY & (2**64 - 1))) != 0
+            filled = int(((np.asarray(chunk.ids, dtype=object)[chunk.a_rec] == ".") & (rsids != "")).sum())
+            stats.add(chunk, masks, np.where(genic, genes, ""), pairs.mask, cids < 0, filled)
+            if progress and reader.total_bytes:
+                progress(min(0.99, reader.bytes_read / reader.total_bytes))
+        vwriter.close()
+        twriter.close()
+    if stats.records == 0:
+        log.line("the file has a header but no variant records")
+    return stats
+
+
+def _schema(kind: str) -> pa.Schema:
+    from annotator.engine.tables import TRANSCRIPT_SCHEMA, VARIANT_SCHEMA
+    return VARIANT_SCHEMA if kind == "variant" else TRANSCRIPT_SCHEMA
+
+
+def _csq_columns(chunk, pairs: Pairs, t: pa.Table) -> dict[str, pa.Array]:
+    genic = pairs.tx >= 0
+    ids = t.column("id").combine_chunks()
+    return {
+        "Allele": pa.array(csq.vep_alleles(chunk)[pairs.allele], pa.string()),
+        "Consequence": t.column("consequence").combine_chunks(),
+        "IMPACT": t.column("impact").combine_chunks(),
+        "SYMBOL": t.column("gene").combine_chunks(),
+        "Gene": t.column("gene_id").combine_chunks(),
+        "Feature_type": pa.array(np.where(genic, "Transcript", ""), pa.string()),
+        "Feature": t.column("transcript").combine_chunks(),
+        "BIOTYPE": t.column("biotype").combine_chunks(),
+        "EXON": t.column("exon").combine_chunks(),
+        "INTRON": t.column("intron").combine_chunks(),
+        "HGVSc": t.column("hgvs_c").combine_chunks(),
+        "HGVSp": t.column("hgvs_p").combine_chunks(),
+        "cDNA_position": t.column("cdna_pos").combine_chunks(),
+        "CDS_position": t.column("cds_pos").combine_chunks(),
+        "Protein_position": t.column("protein_pos").combine_chunks(),
+        "Amino_acids": t.column("amino_acids").combine_chunks(),
+        "Codons": t.column("codons").combine_chunks(),
+        "Existing_variation": pa.array(np.where(ids.to_numpy(zero_copy_only=False) == ".", "",
+                                                ids.to_numpy(zero_copy_only=False)).astype(object), pa.string()),
+        "DISTANCE": pa.array(np.where(pairs.distance > 0, pairs.distance.astype(str), "").astype(object), pa.string()),
+        "STRAND": pa.array(np.where(genic, np.where(t.column("strand").to_numpy() > 0, "1", "-1"), "").astype(object), pa.string()),
+    }
+
+
+def load_results(path: Path) -> pd.DataFrame:
+    """A result parquet (NAME.parquet or NAME.transcripts.parquet) as a pandas DataFrame."""
+    return pd.read_parquet(path)

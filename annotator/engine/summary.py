@@ -1,0 +1,84 @@
+"""Run statistics gathered chunk by chunk (constant memory) and written as NAME.summary.json."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from annotator.engine import so
+from annotator.engine.variants import Kind, VcfChunk
+
+_TRANSITIONS = {("A", "G"), ("G", "A"), ("C", "T"), ("T", "C")}
+
+
+@dataclass
+class Summary:
+    records: int = 0
+    alleles: int = 0
+    annotated_alleles: int = 0
+    transcript_rows: int = 0
+    consequences: Counter = field(default_factory=Counter)       # most severe term per allele
+    all_consequences: Counter = field(default_factory=Counter)   # every term over allele x transcript rows
+    impacts: Counter = field(default_factory=Counter)
+    chromosomes: Counter = field(default_factory=Counter)        # records per chromosome as written
+    variant_types: Counter = field(default_factory=Counter)
+    contigs_skipped: Counter = field(default_factory=Counter)    # records on contigs the bundle lacks
+    transitions: int = 0
+    transversions: int = 0
+    genes: set = field(default_factory=set)
+    rsids_filled: int = 0
+
+    def add(self, chunk: VcfChunk, masks: np.ndarray, genes: np.ndarray, pair_masks: np.ndarray,
+            skipped: np.ndarray, rsids_filled: int) -> None:
+        """Fold in one chunk: `masks`/`genes` per allele (chosen row), `skipped` per record."""
+        self.records += chunk.n_records
+        self.alleles += chunk.n_alleles
+        self.transcript_rows += len(pair_masks)
+        self.rsids_filled += rsids_filled
+        self.chromosomes.update(chunk.chrom)
+        kinds, counts = np.unique(chunk.a_kind, return_counts=True)
+        for k, c in zip(kinds.tolist(), counts.tolist()):
+            self.variant_types[Kind(k).name] += c
+        ranks = so.most_severe_rank(masks)
+        for r, c in zip(*np.unique(ranks, return_counts=True)):
+            if r < so.NO_TERM:
+                self.consequences[so.NAMES[r]] += int(c)
+                self.impacts[so.TERMS[r][1]] += int(c)
+        self.annotated_alleles += int((masks != 0).sum())
+        for m, c in zip(*np.unique(pair_masks, return_counts=True)):
+            for term in so.label(int(m)).split("&"):
+                if term:
+                    self.all_consequences[term] += int(c)
+        self.genes.update(g for g in set(genes.tolist()) if g)
+        if skipped.any():
+            self.contigs_skipped.update(np.asarray(chunk.chrom, dtype=object)[skipped].tolist())
+        snv = np.flatnonzero(chunk.a_kind == Kind.SNV)
+        if len(snv):
+            pairs = zip((chunk.a_ref[i] for i in snv), (chunk.a_alt_n[i] for i in snv))
+            ti = sum(1 for p in pairs if p in _TRANSITIONS)
+            self.transitions += ti
+            self.transversions += len(snv) - ti
+
+    def to_dict(self, runtime_s: float, extra: dict) -> dict:
+        top_genes = sorted(self.genes)
+        return {
+            **extra,
+            "records": self.records,
+            "alleles": self.alleles,
+            "annotated_alleles": self.annotated_alleles,
+            "transcript_rows": self.transcript_rows,
+            "by_consequence": dict(self.consequences.most_common()),
+            "by_consequence_all_transcripts": dict(self.all_consequences.most_common()),
+            "by_impact": {k: self.impacts.get(k, 0) for k in so.IMPACTS},
+            "by_chromosome": dict(self.chromosomes),
+            "by_variant_type": dict(self.variant_types.most_common()),
+            "ti_tv": round(self.transitions / self.transversions, 4) if self.transversions else None,
+            "transitions": self.transitions,
+            "transversions": self.transversions,
+            "genes_hit": len(self.genes),
+            "genes": top_genes if len(top_genes) <= 1000 else None,
+            "rsids_filled": self.rsids_filled,
+            "contigs_skipped": dict(self.contigs_skipped),
+            "runtime_s": round(runtime_s, 3),
+        }

@@ -1,0 +1,78 @@
+"""Engine speed against bcftools csq, same input, same model, same FASTA, in one run.
+
+Usage: python -m bench.engine_speed [--n 1000000] [--workdir DIR]
+Prints one JSON object per line: the anchor, GAS, their ratio, memory at two input sizes
+(flat memory means peak RSS barely moves when the input grows 4x), and the course's premium_3.vcf.
+Both walls include loading the model (a cold process each), as a user running either tool sees.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.anchor import bcftools_csq, have_bcftools, plain_fasta, run_measured, synthetic_vcf
+from bench.models import gas_command, gff3_for
+
+COURSE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "course"
+
+
+def count_records(vcf: Path) -> int:
+    import gzip
+    opener = gzip.open if vcf.suffix == ".gz" else open
+    with opener(vcf, "rt") as f:
+        return sum(1 for line in f if not line.startswith("#"))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--workdir", default=None)
+    args = p.parse_args()
+    if not have_bcftools():
+        print(json.dumps({"bench": "engine_speed", "error": "bcftools or vt-examples missing (apt-get install bcftools vt-examples)"}))
+        return 1
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="gas-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    fasta = plain_fasta(work)
+    gff3 = gff3_for("GRCh37", work)
+    big = synthetic_vcf(work / f"synth{args.n}.vcf.gz", fasta, args.n)
+    small = synthetic_vcf(work / f"synth{args.n // 4}.vcf.gz", fasta, args.n // 4, seed=21)
+    n_big = count_records(big)
+
+    anchor = bcftools_csq(big, gff3, fasta, work / "bcftools.vcf.gz")
+    gas = run_measured(gas_command(big, work / "gas", fasta))
+    gas_small = run_measured(gas_command(small, work / "gas-small", fasta))
+    for name, r in (("bcftools", anchor), ("gas", gas), ("gas_small", gas_small)):
+        if r.returncode != 0:
+            print(json.dumps({"bench": "engine_speed", "error": f"{name} failed", "stderr": r.stderr}))
+            return 1
+    print(json.dumps({
+        "bench": "engine_speed", "input": f"{n_big} synthetic chr20 variants (90% SNVs)",
+        "model": "GRCh37 GENCODE v19 whole genome (bundle; GFF3 written from it for bcftools)",
+        "anchor": "bcftools csq -l, VCF.gz out",
+        "anchor_wall_s": round(anchor.wall_s, 3), "anchor_peak_rss_mb": round(anchor.peak_rss_mb, 1),
+        "gas_wall_s": round(gas.wall_s, 3), "gas_peak_rss_mb": round(gas.peak_rss_mb, 1),
+        "ratio_gas_to_anchor": round(gas.wall_s / anchor.wall_s, 3),
+        "gas_variants_per_s": round(n_big / gas.wall_s),
+        "anchor_variants_per_s": round(n_big / anchor.wall_s),
+    }))
+    print(json.dumps({
+        "bench": "engine_memory", "small_records": count_records(small), "small_peak_rss_mb": round(gas_small.peak_rss_mb, 1),
+        "large_records": n_big, "large_peak_rss_mb": round(gas.peak_rss_mb, 1),
+        "rss_growth_ratio": round(gas.peak_rss_mb / gas_small.peak_rss_mb, 3),
+    }))
+    course = COURSE / "premium_3.vcf"
+    if course.exists():
+        r = run_measured(gas_command(course, work / "course", None))
+        n = count_records(course)
+        print(json.dumps({"bench": "engine_course", "input": "premium_3.vcf", "records": n,
+                          "wall_s": round(r.wall_s, 3), "variants_per_s": round(n / r.wall_s),
+                          "peak_rss_mb": round(r.peak_rss_mb, 1), "ok": r.returncode == 0}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

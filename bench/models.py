@@ -1,0 +1,27 @@
+"""The same model for both tools: our bundle, and a GFF3 written from it for bcftools csq."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from annotator.engine.annotate import default_cache_dir
+from annotator.engine.bundle import load_bundle, resolve_bundle, write_gff3
+
+
+def gff3_for(genome: str, workdir: Path, contigs: list[str] | None = None) -> Path:
+    out = workdir / f"{genome}{'-' + '-'.join(contigs) if contigs else ''}.gff3"
+    if not out.exists():
+        bundle = load_bundle(resolve_bundle(genome, default_cache_dir()))
+        write_gff3(bundle, out, contigs=contigs)
+    return out
+
+
+def gas_command(vcf: Path, outdir: Path, fasta: Path | None, genome: str = "GRCh37") -> list[str]:
+    cmd = [sys.executable, "-m", "gas.cli", "annotate", str(vcf), "-o", str(outdir), "--genome", genome]
+    return cmd + (["--fasta", str(fasta)] if fasta else [])
+
+
+def gas_annotate(vcf: Path, outdir: Path, fasta: Path | None, genome: str = "GRCh37") -> Path:
+    subprocess.run(gas_command(vcf, outdir, fasta, genome), check=True, stdout=subprocess.DEVNULL)
+    return outdir
