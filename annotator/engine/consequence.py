@@ -1,0 +1,300 @@
+"""SO consequences per (allele x transcript): vectorised region classification + orchestration.
+
+Everything that depends only on positions (overlap, exon/intron lookup, UTR/CDS, splice
+windows, up/downstream distance, exon/intron numbers, cDNA/CDS/protein positions) is
+computed with numpy over all pairs of a chunk at once. Only coding pairs with a reference
+sequence go through per-pair Python (coding.py), and HGVS strings (hgvs.py).
+
+Overlap tests use VEP's formula `vs <= e and ve >= s`, where an insertion has
+ve = vs - 1: an insertion overlaps a region only when both flanking bases are in it.
+See docs/consequences.md for the rules and deviations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import coding, hgvs
+from .fasta import Reference
+from .model import CDS_START_COMPLETE, Bundle
+from .overlap import TranscriptIndex
+from .pairs import Pairs
+from .so import BIT
+from .variants import Kind, VcfChunk
+
+U = np.uint64
+B = {k: U(v) for k, v in BIT.items()}
+
+
+def _ov(vs: np.ndarray, ve: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """VEP's overlap test (an insertion, ve = vs - 1, needs both flanks inside)."""
+    return (vs <= e) & (ve >= s)
+
+
+def _obj(n: int) -> np.ndarray:
+    a = np.empty(n, dtype=object)
+    a[:] = ""
+    return a
+
+
+@dataclass
+class Regions:
+    """Per-pair arrays of the region classification (rows = kept pairs)."""
+    allele: np.ndarray
+    tx: np.ndarray
+    mask: np.ndarray
+    distance: np.ndarray
+    vs: np.ndarray
+    ve: np.ndarray
+    kind: np.ndarray
+    within: np.ndarray       # inside the transcript (not up/downstream)
+    cds_only: np.ndarray     # every affected base in one exon, inside the CDS
+    c5: np.ndarray           # cDNA pos of the variant's 5' end (transcript orientation), 0 = intronic
+    c3: np.ndarray           # cDNA pos of the 3' end
+    exon: np.ndarray
+    intron: np.ndarray
+
+
+def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np.ndarray,
+             a_lend: np.ndarray) -> Regions:
+    """Region terms for (allele, tx) pairs; drops pairs farther than the flank.
+    `a_lend` is len(ALT) - len(REF) per allele (normalised)."""
+    b = index.bundle
+    vs = chunk.a_pos[allele]
+    ve = chunk.a_end[allele]
+    ts, te = b.tx_start[tx], b.tx_end[tx]
+    within = _ov(vs, ve, ts, te)
+    left = ve < ts
+    distance = np.where(within, 0, np.where(left, ts - ve, vs - te))
+    keep = distance <= index.flank
+    if not keep.all():
+        allele, tx, vs, ve, within, left, distance = (
+            x[keep] for x in (allele, tx, vs, ve, within, left, distance))
+    n = len(allele)
+    plus_all = b.tx_strand[tx] > 0
+    mask = np.zeros(n, dtype=U)
+    upstream = ~within & (left == plus_all)
+    mask[upstream] |= B["upstream_gene_variant"]
+    mask[~within & ~upstream] |= B["downstream_gene_variant"]
+    kind_all = chunk.a_kind[allele]
+    c5_all = np.zeros(n, np.int64)
+    c3_all = np.zeros(n, np.int64)
+    cds_only_all = np.zeros(n, bool)
+    exon, intron = _obj(n), _obj(n)
+
+    w = np.nonzero(within)[0]          # everything below: pairs inside the transcript
+    t, vs, ve, plus, kind = tx[w], vs[w], ve[w], plus_all[w], kind_all[w]
+    nw = len(w)
+    m = np.zeros(nw, dtype=U)
+    ts, te = b.tx_start[t], b.tx_end[t]
+    ins = kind == Kind.INS
+    cs, ce = b.tx_cds_start[t], b.tx_cds_end[t]
+    coding_tx = cs > 0
+
+    # ---- exons
+    e0, e1 = index.exon_range(t, vs, ve)
+    n_ex = np.maximum(e1 - e0 + 1, 0)
+    exonic = n_ex > 0
+    e0c = np.minimum(e0, max(len(b.ex_start) - 1, 0))
+    e1c = np.maximum(e1, 0)
+    first_ex = np.maximum(vs, b.ex_start[e0c])
+    last_ex = np.minimum(ve, b.ex_end[e1c])
+    lo_side = exonic & (first_ex <= cs - 1)      # exonic part genomically left of the CDS
+    hi_side = exonic & (last_ex >= ce + 1)
+    in_cds = exonic & coding_tx & (first_ex <= ce) & (last_ex >= cs)
+    # an insertion right at a CDS end adds UTR sequence (its flanks straddle the boundary)
+    lo_side |= exonic & ins & (vs == cs)
+    hi_side |= exonic & ins & (vs == ce + 1)
+    m[coding_tx & np.where(plus, lo_side, hi_side)] |= B["5_prime_UTR_variant"]
+    m[coding_tx & np.where(plus, hi_side, lo_side)] |= B["3_prime_UTR_variant"]
+    m[exonic & ~coding_tx] |= B["non_coding_transcript_exon_variant"]
+
+    # ---- introns within 3 bases of the variant (splice windows), then those it overlaps
+    i0, i1 = index.intron_range(t, vs - 3, ve + 3)
+    has_in = i1 >= i0
+    donor = np.zeros(nw, bool)
+    acceptor = np.zeros(nw, bool)
+    region = np.zeros(nw, bool)
+    intronic = np.zeros(nw, bool)
+    n_in_ov = np.zeros(nw, np.int64)
+    i0o = np.zeros(nw, np.int64)
+    if len(index.in_start) and has_in.any():
+        for j in (i0, i1):
+            jc = np.clip(j, 0, len(index.in_start) - 1)
+            s, e = index.in_start[jc], index.in_end[jc]
+            site5 = _ov(vs, ve, s, s + 1)
+            site3 = _ov(vs, ve, e - 1, e)
+            donor |= has_in & np.where(plus, site5, site3)
+            acceptor |= has_in & np.where(plus, site3, site5)
+            region |= has_in & (_ov(vs, ve, s - 3, s + 7) | _ov(vs, ve, e - 7, e + 3))
+            intronic |= has_in & (_ov(vs, ve, s + 2, e - 2) | (ins & ((vs == s + 2) | (ve == e - 2))))
+        spans = has_in & (i1 - i0 >= 2)
+        donor |= spans
+        acceptor |= spans
+        intronic |= spans
+        i0o, i1o = index.intron_range(t, vs, ve)
+        n_in_ov = np.maximum(i1o - i0o + 1, 0)
+    m[donor] |= B["splice_donor_variant"]
+    m[acceptor] |= B["splice_acceptor_variant"]
+    m[region & ~donor & ~acceptor] |= B["splice_region_variant"]
+    m[intronic] |= B["intron_variant"]
+    m[~coding_tx & ~exonic] |= B["non_coding_transcript_variant"]
+
+    # ---- positions (cDNA) of the variant's ends, transcript orientation; exonic pairs only
+    c5 = np.zeros(nw, np.int64)
+    c3 = np.zeros(nw, np.int64)
+    x = np.nonzero(exonic)[0]
+    if len(x):
+        xi = ins[x]
+        cl, _ = index.cdna_of(t[x], np.where(xi, vs[x] - 1, vs[x]))
+        cr, _ = index.cdna_of(t[x], np.where(xi, vs[x], ve[x]))
+        c5[x] = np.where(plus[x], cl, cr)
+        c3[x] = np.where(plus[x], cr, cl)
+
+    # ---- coding terms that need no sequence
+    cds_only = in_cds & (n_ex == 1) & (n_in_ov == 0) & (first_ex >= cs) & (last_ex <= ce)
+    cds_only |= in_cds & ins & (n_ex == 1) & (vs - 1 >= cs) & (vs <= ce)
+    cstart = index.cds_cdna_start[t]
+    cds5 = c5 - cstart + 1
+    cds3 = c3 - cstart + 1
+    start_complete = (b.tx_flags[t] & CDS_START_COMPLETE) != 0
+    # any change inside the first codon (or a variant straddling the CDS start) loses the ATG
+    first_codon = in_cds & start_complete & np.where(
+        cds_only, np.where(ins, (cds5 >= 1) & (cds5 <= 2), (cds5 >= 1) & (cds5 <= 3)),
+        _ov(vs, ve, np.where(plus, cs, ce - 2), np.where(plus, cs + 2, ce)))
+    lend = a_lend[allele[w]]
+    indel = (kind == Kind.INS) | (kind == Kind.DEL) | (kind == Kind.DELINS)
+    fs = cds_only & indel & (lend % 3 != 0)
+    m[fs] |= B["frameshift_variant"]
+    m[cds_only & indel & (lend % 3 == 0) & (lend > 0)] |= B["inframe_insertion"]
+    m[cds_only & indel & (lend % 3 == 0) & (lend < 0)] |= B["inframe_deletion"]
+    m[first_codon] |= B["start_lost"]
+    m[in_cds & ~fs & ~first_codon & ~(cds_only & indel & (lend != 0))] |= B["coding_sequence_variant"]
+    clen = index.cds_len[t]
+    partial = in_cds & (clen % 3 != 0) & (np.maximum(cds5, cds3) > clen - clen % 3)
+    m[partial] |= B["incomplete_terminal_codon_variant"] | B["coding_sequence_variant"]
+
+    # ---- symbolic alleles: no codon effects; truncation / elongation of exonic sequence
+    sym = kind == Kind.SYMBOLIC
+    is_del = kind == Kind.DEL
+    if sym.any():
+        alt = np.array([chunk.a_alt_n[i][:4].upper() for i in allele[w][sym]], dtype=object)
+        coding_bits = B["frameshift_variant"] | B["inframe_insertion"] | B["inframe_deletion"] | B["start_lost"]
+        ms = m[sym] & ~coding_bits
+        ms[(alt == "<DEL") & exonic[sym]] |= B["feature_truncation"]
+        ms[((alt == "<DUP") | (alt == "<INS")) & exonic[sym]] |= B["feature_elongation"]
+        ms[in_cds[sym]] |= B["coding_sequence_variant"]
+        m[sym] = ms
+        is_del[sym] = alt == "<DEL"
+        cds_only &= ~sym
+
+    # ---- transcript ablation: a deletion covering the whole transcript
+    m[is_del & (vs <= ts) & (ve >= te)] = B["transcript_ablation"]
+
+    # ---- exon / intron numbers
+    ex_lab = _obj(nw)
+    one = exonic & (n_ex == 1)
+    ex_lab[one] = index.ex_label[e0c[one]]
+    for k in np.nonzero(n_ex > 1)[0].tolist():
+        a, z = index.ex_number[e0c[k]], index.ex_number[e1c[k]]
+        ex_lab[k] = f"{min(a, z)}-{max(a, z)}/{index.n_exons[t[k]]}"
+    in_lab = _obj(nw)
+    if len(index.in_start) and has_in.any():
+        i0c = np.clip(i0o, 0, len(index.in_start) - 1)
+        one = n_in_ov == 1
+        in_lab[one] = index.in_label[i0c[one]]
+        for k in np.nonzero(n_in_ov > 1)[0].tolist():
+            a, z = index.in_number[i0c[k]], index.in_number[i1o[k]]
+            in_lab[k] = f"{min(a, z)}-{max(a, z)}/{index.n_introns[t[k]]}"
+
+    mask[w] = m
+    c5_all[w], c3_all[w], cds_only_all[w] = c5, c3, cds_only
+    exon[w], intron[w] = ex_lab, in_lab
+    return Regions(allele=allele, tx=tx, mask=mask, distance=distance,
+                   vs=chunk.a_pos[allele], ve=chunk.a_end[allele], kind=kind_all, within=within,
+                   cds_only=cds_only_all, c5=c5_all, c3=c3_all, exon=exon, intron=intron)
+
+
+def _range_strings(a: np.ndarray, z: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """VEP position strings: 'a' when a == z, else 'a-z'; 0 stands for an unknown side ('?')."""
+    out = _obj(len(a))
+    idx = np.nonzero(ok)[0]
+    out[idx] = [(str(x) if x == y else f"{x or '?'}-{y or '?'}")
+                for x, y in zip(a[idx].tolist(), z[idx].tolist())]
+    return out
+
+
+def positions(index: TranscriptIndex, r: Regions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cdna_pos, cds_pos, protein_pos strings for every exonic pair."""
+    tx = r.tx
+    exonic = (r.c5 > 0) | (r.c3 > 0)
+    cdna = _range_strings(r.c5, r.c3, exonic)
+    cstart, cend = index.cds_cdna_start[tx], index.cds_cdna_end[tx]
+    coding = (cstart > 0) & exonic
+    in5 = coding & (r.c5 >= cstart) & (r.c5 <= cend)
+    in3 = coding & (r.c3 >= cstart) & (r.c3 <= cend)
+    d5 = np.where(in5, r.c5 - cstart + 1, 0)
+    d3 = np.where(in3, r.c3 - cstart + 1, 0)
+    cds = _range_strings(d5, d3, in5 | in3)
+    p5 = np.where(in5, (d5 + 2) // 3, 0)
+    p3 = np.where(in3, (d3 + 2) // 3, 0)
+    prot = _range_strings(p5, p3, in5 | in3)
+    return cdna, cds, prot
+
+
+def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
+                   reference: Reference | None, *, with_hgvs: bool = True) -> Pairs:
+    """All (allele x transcript) consequence rows of a chunk; see pairs.Pairs.
+
+    Alleles on contigs the bundle lacks, '*' and no-ALT alleles get no row.
+    `with_hgvs=False` skips the HGVS strings (the costliest string work).
+    """
+    cid_of = {c: bundle.contig_id(c) for c in set(chunk.chrom)}
+    rec_cid = np.array([cid_of[c] for c in chunk.chrom], dtype=np.int64)
+    a_cid = rec_cid[chunk.a_rec] if chunk.n_alleles else np.zeros(0, np.int64)
+    kind = chunk.a_kind
+    live = np.nonzero((a_cid >= 0) & (kind != Kind.STAR) & (kind != Kind.NONE))[0]
+    q, t = index.query(a_cid[live], chunk.a_pos[live], chunk.a_end[live])
+    a_lend = np.zeros(chunk.n_alleles, np.int64)
+    ind = np.nonzero((kind >= Kind.INS) & (kind <= Kind.DELINS))[0]
+    a_lend[ind] = [len(chunk.a_alt_n[i]) - len(chunk.a_ref[i]) for i in ind.tolist()]
+    r = classify(index, chunk, live[q], t, a_lend)
+    n = len(r.allele)
+    cdna, cds, prot = positions(index, r)
+    amino, codons, hp = _obj(n), _obj(n), _obj(n)
+    if reference is not None:
+        rows = np.nonzero(r.cds_only & (r.kind != Kind.SYMBOLIC))[0]
+        if len(rows):
+            res = coding.codon_effects(index, reference, chunk, r.allele[rows], r.tx[rows],
+                                       r.c5[rows], r.c3[rows], r.mask[rows])
+            r.mask[rows] = res.mask
+            amino[rows] = res.amino_acids
+            codons[rows] = res.codons
+            if with_hgvs:
+                hp[rows] = res.hgvs_p
+    hc = hgvs.hgvs_c(index, chunk, reference, r.allele, r.tx, r.within, r.mask) if with_hgvs else _obj(n)
+
+    # intergenic rows for live alleles with no kept pair
+    has = np.zeros(chunk.n_alleles, bool)
+    has[r.allele] = True
+    lone = live[~has[live]]
+    m = len(lone)
+    allele = np.concatenate([r.allele, lone])
+    order = np.argsort(allele, kind="stable")
+
+    def cat(x: np.ndarray, fill: object) -> np.ndarray:
+        tail = np.empty(m, dtype=x.dtype)
+        tail[:] = fill
+        return np.concatenate([x, tail])[order]
+
+    return Pairs(
+        allele=allele[order],
+        tx=cat(r.tx, -1),
+        mask=cat(r.mask, B["intergenic_variant"]),
+        distance=cat(r.distance, 0),
+        exon=cat(r.exon, ""), intron=cat(r.intron, ""),
+        cdna_pos=cat(cdna, ""), cds_pos=cat(cds, ""), protein_pos=cat(prot, ""),
+        amino_acids=cat(amino, ""), codons=cat(codons, ""),
+        hgvs_c=cat(hc, ""), hgvs_p=cat(hp, ""),
+    )

@@ -1,0 +1,78 @@
+"""HGVS c./n./p. strings on the demo model (tiny_models.demo_sequence)."""
+import pytest
+
+from annotator.engine.fasta import Reference
+from annotator.engine.hgvs import hgvs_p
+from annotator.engine.so import BIT
+from tiny_models import annotate_rows, demo_bundle, demo_sequence, write_fasta
+
+SEQ = demo_sequence()["1"]
+BUNDLE = demo_bundle()
+COMP = str.maketrans("ACGT", "TGCA")
+
+
+@pytest.fixture(scope="module")
+def ref(tmp_path_factory):
+    return Reference.open(write_fasta(tmp_path_factory.mktemp("fa"), demo_sequence()))
+
+
+def snv(pos):
+    b = SEQ[pos - 1]
+    return ("1", pos, b, "A" if b != "A" else "C")
+
+
+def hc(rec, tx, reference=None):
+    return annotate_rows(BUNDLE, [rec], reference)[(0, tx)]["hgvs_c"]
+
+
+@pytest.mark.parametrize("pos,coord", [
+    (124, "4"), (110, "-11"), (340, "*10"), (152, "30+2"), (199, "31-2"),
+    (175, "30+25"), (176, "31-25"),          # mid-intron: nearer exon, '+' on a tie
+])
+def test_plus_strand_snv_coordinates_without_fasta(pos, coord):
+    _, _, r, a = snv(pos)
+    assert hc(snv(pos), "TXP") == f"TXP:c.{coord}{r}>{a}"
+
+
+def test_minus_strand_snv_complemented():
+    _, _, r, a = snv(1199)
+    assert hc(snv(1199), "TXM") == f"TXM:c.20+2{r.translate(COMP)}>{a.translate(COMP)}"
+    assert hc(("1", 1217, "G", "A"), "TXM") == "TXM:c.4C>T"
+
+
+def test_noncoding_n_dot():
+    _, _, r, a = snv(2050)
+    assert hc(snv(2050), "TXN") == f"TXN:n.50{r}>{a}"
+    _, _, r, a = snv(2150)
+    assert hc(snv(2150), "TXN") == f"TXN:n.100+50{r}>{a}"
+
+
+def test_mnv_delins_and_upstream():
+    assert hc(("1", 124, "CG", "TT"), "TXP") == "TXP:c.4_5delinsTT"
+    assert annotate_rows(BUNDLE, [snv(50)])[(0, "TXP")]["hgvs_c"] == ""
+
+
+def test_indels_need_fasta_and_shift_3prime(ref):
+    assert hc(("1", 124, "CGGC", "C"), "TXP") == ""                    # no FASTA: not derivable
+    assert hc(("1", 124, "CGGC", "C"), "TXP", ref) == "TXP:c.5_7del"   # CGG|C -> shifted to GGC
+    assert hc(("1", 125, "GGC", "G"), "TXP", ref) == "TXP:c.6_7del"
+    assert hc(("1", 125, "G", "GAAA"), "TXP", ref) == "TXP:c.5_6insAAA"
+    assert hc(("1", 125, "G", "GG"), "TXP", ref) == "TXP:c.6dup"        # GG run: 3'-most copy
+
+
+def test_protein_notation(ref):
+    rows = annotate_rows(BUNDLE, [("1", 124, "C", "T"), ("1", 127, "C", "T"), ("1", 132, "G", "A"),
+                                  ("1", 122, "T", "C"), ("1", 328, "T", "C"), ("1", 124, "CGGC", "C"),
+                                  ("1", 125, "G", "GAAA"), ("1", 1217, "G", "A"), ("1", 125, "GGC", "G")], ref)
+    got = [rows[(i, "TXM" if i == 7 else "TXP")]["hgvs_p"] for i in range(9)]
+    assert got == ["TXP:p.Arg2Trp", "TXP:p.Gln3Ter", "TXP:p.Leu4=", "TXP:p.Met1?",
+                   "TXP:p.Ter40GlnextTer?", "TXP:p.Arg2del", "TXP:p.Arg2_Gln3insLys",
+                   "TXM:p.Arg2Trp", "TXP:p." + rows[(8, "TXP")]["hgvs_p"].split("p.")[1]]
+    assert rows[(8, "TXP")]["hgvs_p"].endswith("fs")
+    assert annotate_rows(BUNDLE, [("1", 124, "C", "T")])[(0, "TXP")]["hgvs_p"] == ""   # needs FASTA
+
+
+def test_hgvs_p_dup_and_delins():
+    assert hgvs_p("T", BIT["inframe_insertion"], "MKE", "MKKE", 1, False) == "T:p.Lys2dup"
+    assert hgvs_p("T", BIT["inframe_deletion"], "MKEL", "ML", 1, False) == "T:p.Lys2_Glu3del"
+    assert hgvs_p("T", BIT["missense_variant"], "KE", "RD", 5, False) == "T:p.Lys5_Glu6delinsArgAsp"
