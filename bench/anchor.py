@@ -6,10 +6,10 @@ and the same FASTA, so differences are the tools', not the data's.
 from __future__ import annotations
 
 import gzip
-import os
+import json
 import shutil
 import subprocess
-import time
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,15 +29,12 @@ class Run:
     stderr: str
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> Run:
-    """Wall time and peak RSS of one child process (os.wait4 gives that child's own rusage)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, usage.ru_maxrss / 1024, proc.returncode, err[-2000:])
+def run_measured(cmd: list[str]) -> Run:
+    """Wall time and peak RSS of one child process, measured by bench.measure (see why there)."""
+    out = subprocess.run([sys.executable, "-m", "bench.measure", *cmd], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    r = json.loads(out.stdout)
+    return Run(r["wall_s"], r["peak_rss_mb"], r["returncode"], r["stderr"])
 
 
 def plain_fasta(workdir: Path) -> Path:

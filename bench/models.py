@@ -25,3 +25,8 @@ def gas_command(vcf: Path, outdir: Path, fasta: Path | None, genome: str = "GRCh
 def gas_annotate(vcf: Path, outdir: Path, fasta: Path | None, genome: str = "GRCh37") -> Path:
     subprocess.run(gas_command(vcf, outdir, fasta, genome), check=True, stdout=subprocess.DEVNULL)
     return outdir
+
+
+def coding_transcripts(genome: str) -> set[str]:
+    bundle = load_bundle(resolve_bundle(genome, default_cache_dir()))
+    return set(bundle.tx_id[bundle.tx_cds_start > 0].tolist())

@@ -9,7 +9,9 @@ import json
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pysam.libcbgzf import BGZFile
 
 from annotator.engine import csq, so
+from annotator.engine.bgzf import BgzfWriter
 from annotator.engine.bundle import load_bundle, lookup_rsids, resolve_bundle
 from annotator.engine.consequence import annotate_chunk
 from annotator.engine.errors import AnnotationError
@@ -30,12 +32,15 @@ from annotator.engine.overlap import TranscriptIndex
 from annotator.engine.pairs import Pairs
 from annotator.engine.runlog import RunLog
 from annotator.engine.summary import Summary
-from annotator.engine.tables import allele_ids, transcript_table, variant_table
+from annotator.engine.tables import (TRANSCRIPT_SCHEMA, VARIANT_SCHEMA, BundleColumns, ChunkColumns,
+                                      transcript_table, variant_table)
 from annotator.engine.vcf import open_vcf
 
 Progress = Callable[[float], None]
 _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
-_NEARBY_ONLY = so.BIT["upstream_gene_variant"] | so.BIT["downstream_gene_variant"] | so.BIT["intergenic_variant"]
+_NEARBY = so.BIT["upstream_gene_variant"] | so.BIT["downstream_gene_variant"] | so.BIT["intergenic_variant"]
+_GENIC = np.uint64(((1 << len(so.NAMES)) - 1) & ~_NEARBY)   # a gene counts as hit when the allele is inside it
+_CODEC = "zstd"
 
 
 @dataclass(frozen=True)
@@ -65,11 +70,11 @@ def default_cache_dir() -> Path:
 
 
 @lru_cache(maxsize=4)
-def _load(bundle_path: str) -> tuple[Bundle, TranscriptIndex, dict]:
+def _load(bundle_path: str) -> tuple[Bundle, TranscriptIndex, BundleColumns, dict]:
     """Bundles are loaded once per process: the worker annotates many jobs with the same one."""
     bundle = load_bundle(Path(bundle_path))
     meta = json.loads((Path(bundle_path) / "meta.json").read_text())
-    return bundle, TranscriptIndex(bundle), meta
+    return bundle, TranscriptIndex(bundle), BundleColumns(bundle), meta
 
 
 def _order_pairs(pairs: Pairs) -> Pairs:
@@ -97,12 +102,12 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
     try:
         log.line(f"input {input_path} ({input_path.stat().st_size if input_path.exists() else 0:,} bytes)")
         bundle_path = resolve_bundle(genome, cache_dir)
-        bundle, index, meta = _load(str(bundle_path))
+        bundle, index, bcols, meta = _load(str(bundle_path))
         fasta = fasta or (Path(meta["fasta"]) if meta.get("fasta") else None)
         reference = Reference.open(fasta) if fasta else None
         log.line(f"bundle {bundle.name} ({bundle.source}; {bundle.n_transcripts:,} transcripts) from {bundle_path}")
         log.line(f"reference {fasta or 'none: codon-level consequences and HGVS p. are not computed'}")
-        stats = _run(input_path, stage, final, bundle, index, reference, chunk_size, progress, log)
+        stats = _run(input_path, stage, final, bundle, index, bcols, reference, chunk_size, progress, log)
         runtime = time.perf_counter() - t0
         extra = {"input": input_path.name, "bundle": bundle.name, "genome": bundle.genome,
                  "fasta": str(fasta) if fasta else None}
@@ -134,77 +139,61 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
 
 
 def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle: Bundle, index: TranscriptIndex,
-         reference: Reference | None, chunk_size: int, progress: Progress | None, log: RunLog) -> Summary:
+         bcols: BundleColumns, reference: Reference | None, chunk_size: int, progress: Progress | None,
+         log: RunLog) -> Summary:
+    """Three stages overlap on two cores: reading ahead, annotating (this thread), and writing.
+
+    The writer compresses and encodes with the GIL released (zlib, Arrow), so it runs
+    beside the annotation of the next chunk; queues of depth 1-2 keep memory bounded.
+    """
     stats = Summary()
-    contig_ids: dict[str, int] = {}
-    vwriter = twriter = None
     with open_vcf(input_path, chunk_size=chunk_size) as reader, \
-            BGZFile(str(stage / final["vcf"].name), "wb") as vcf_out:
+            BgzfWriter(stage / final["vcf"].name) as vcf_out, \
+            pq.ParquetWriter(stage / final["parquet"].name, VARIANT_SCHEMA, compression=_CODEC) as vwriter, \
+            pq.ParquetWriter(stage / final["transcripts"].name, TRANSCRIPT_SCHEMA, compression=_CODEC) as twriter, \
+            ThreadPoolExecutor(1, thread_name_prefix="read") as read_ahead, \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
         log.line(f"format {reader.fileformat}, {len(reader.samples)} samples")
         has_csq = any(h.startswith("##INFO=<ID=CSQ,") for h in reader.header_lines)
         header = [h for h in reader.header_lines if not h.startswith("##INFO=<ID=CSQ,")]
         header += [csq.header_line(bundle.name), reader.column_header]
         vcf_out.write(("\n".join(header) + "\n").encode())
-        vwriter = pq.ParquetWriter(stage / final["parquet"].name, _schema("variant"), compression="zstd")
-        twriter = pq.ParquetWriter(stage / final["transcripts"].name, _schema("transcript"), compression="zstd")
-        for chunk in reader.chunks():
-            cids = np.array([contig_ids.setdefault(c, bundle.contig_id(c)) for c in chunk.chrom], dtype=np.int32)
-            acid = cids[chunk.a_rec]
-            rsids = lookup_rsids(bundle, acid, chunk.pos[chunk.a_rec],
-                                 [chunk.ref[r] for r in chunk.a_rec.tolist()], chunk.a_alt)
-            pairs = _order_pairs(annotate_chunk(bundle, index, chunk, reference))
-            ids = allele_ids(chunk, rsids)
-            ttable = transcript_table(bundle, chunk, pairs, ids)
-            vtable, masks = variant_table(bundle, chunk, pairs, ids)
+
+        def write(ttable: pa.Table, vtable: pa.Table, text: bytes) -> None:
             twriter.write_table(ttable)
             vwriter.write_table(vtable)
-            record_csq = csq.record_csq(chunk, chunk.a_rec[pairs.allele], _csq_columns(chunk, pairs, ttable))
-            lines = csq.annotate_lines(chunk.lines, record_csq, drop_existing=has_csq)
-            vcf_out.write(("\n".join(lines.to_pylist()) + "\n").encode())
-            genes = vtable.column("gene").to_numpy(zero_copy_only=False)
-            genic = (masks & np.uint64(~_NEARBY_ONLY & (2**64 - 1))) != 0
-            filled = int(((np.asarray(chunk.ids, dtype=object)[chunk.a_rec] == ".") & (rsids != "")).sum())
-            stats.add(chunk, masks, np.where(genic, genes, ""), pairs.mask, cids < 0, filled)
+            vcf_out.write(text)
+
+        chunks = reader.chunks()
+        next_chunk = read_ahead.submit(next, chunks, None)
+        written: deque[Future] = deque()
+        while (chunk := next_chunk.result()) is not None:
+            next_chunk = read_ahead.submit(next, chunks, None)
+            codes, names = pd.factorize(pd.Series(chunk.chrom, dtype=object), sort=False)
+            cids = np.array([bundle.contig_id(c) for c in names], dtype=np.int32)[codes]
+            a_ref = np.asarray(chunk.ref, dtype=object)[chunk.a_rec]
+            rsids = lookup_rsids(bundle, cids[chunk.a_rec], chunk.pos[chunk.a_rec], a_ref, chunk.a_alt)
+            pairs = _order_pairs(annotate_chunk(bundle, index, chunk, reference))
+            strand = np.where(pairs.tx >= 0, bundle.tx_strand[np.maximum(pairs.tx, 0)], 0).astype(np.int8)
+            cols = ChunkColumns.of(chunk, rsids)
+            ttable = transcript_table(bcols, chunk, cols, pairs, strand)
+            vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
+            escaped = {c: bcols.escaped_take(c, pairs.tx) for c in ("gene", "gene_id", "transcript", "biotype")}
+            columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand, escaped)
+            record_csq = csq.record_csq(chunk.n_records, chunk.a_rec[pairs.allele], columns)
+            lines = csq.annotate_lines(chunk.lines, record_csq, drop_existing=has_csq, sites_only=not reader.samples)
+            written.append(writer.submit(write, ttable, vtable, csq.text(lines)))
+            while len(written) > 1:
+                written.popleft().result()
+            genes_hit = bundle.gene_name[chosen_tx[((masks & _GENIC) != 0) & (chosen_tx >= 0)]]
+            stats.add(chunk, masks, genes_hit, pairs.mask, cids < 0, cols.rsids_filled)
             if progress and reader.total_bytes:
                 progress(min(0.99, reader.bytes_read / reader.total_bytes))
-        vwriter.close()
-        twriter.close()
+        while written:
+            written.popleft().result()
     if stats.records == 0:
         log.line("the file has a header but no variant records")
     return stats
-
-
-def _schema(kind: str) -> pa.Schema:
-    from annotator.engine.tables import TRANSCRIPT_SCHEMA, VARIANT_SCHEMA
-    return VARIANT_SCHEMA if kind == "variant" else TRANSCRIPT_SCHEMA
-
-
-def _csq_columns(chunk, pairs: Pairs, t: pa.Table) -> dict[str, pa.Array]:
-    genic = pairs.tx >= 0
-    ids = t.column("id").combine_chunks()
-    return {
-        "Allele": pa.array(csq.vep_alleles(chunk)[pairs.allele], pa.string()),
-        "Consequence": t.column("consequence").combine_chunks(),
-        "IMPACT": t.column("impact").combine_chunks(),
-        "SYMBOL": t.column("gene").combine_chunks(),
-        "Gene": t.column("gene_id").combine_chunks(),
-        "Feature_type": pa.array(np.where(genic, "Transcript", ""), pa.string()),
-        "Feature": t.column("transcript").combine_chunks(),
-        "BIOTYPE": t.column("biotype").combine_chunks(),
-        "EXON": t.column("exon").combine_chunks(),
-        "INTRON": t.column("intron").combine_chunks(),
-        "HGVSc": t.column("hgvs_c").combine_chunks(),
-        "HGVSp": t.column("hgvs_p").combine_chunks(),
-        "cDNA_position": t.column("cdna_pos").combine_chunks(),
-        "CDS_position": t.column("cds_pos").combine_chunks(),
-        "Protein_position": t.column("protein_pos").combine_chunks(),
-        "Amino_acids": t.column("amino_acids").combine_chunks(),
-        "Codons": t.column("codons").combine_chunks(),
-        "Existing_variation": pa.array(np.where(ids.to_numpy(zero_copy_only=False) == ".", "",
-                                                ids.to_numpy(zero_copy_only=False)).astype(object), pa.string()),
-        "DISTANCE": pa.array(np.where(pairs.distance > 0, pairs.distance.astype(str), "").astype(object), pa.string()),
-        "STRAND": pa.array(np.where(genic, np.where(t.column("strand").to_numpy() > 0, "1", "-1"), "").astype(object), pa.string()),
-    }
 
 
 def load_results(path: Path) -> pd.DataFrame:

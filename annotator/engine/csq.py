@@ -7,6 +7,8 @@ more than the whole consequence calculation.
 """
 from __future__ import annotations
 
+from itertools import groupby
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,10 +20,15 @@ FIELDS: tuple[str, ...] = (
     "EXON", "INTRON", "HGVSc", "HGVSp", "cDNA_position", "CDS_position", "Protein_position",
     "Amino_acids", "Codons", "Existing_variation", "DISTANCE", "STRAND",
 )
+# Fields whose values come from free text (input IDs, bundle names, HGVS with '='): only these
+# can hold characters that break the INFO grammar; the others are terms and numbers.
+FREE_TEXT = frozenset({"SYMBOL", "Gene", "Feature", "BIOTYPE", "HGVSc", "HGVSp", "Existing_variation"})
 
-# Characters that would break the INFO/CSQ grammar, percent-encoded as VEP does ('=' -> %3D).
+# Percent-encoded as VEP does ('=' -> %3D); '%' first so encodings are not encoded again.
 _ESCAPES = (("%", "%25"), (",", "%2C"), (";", "%3B"), ("=", "%3D"), ("|", "%7C"), (" ", "%20"), ("\t", "%09"))
 _NEEDS_ESCAPE = r"[%,;=| \t]"
+_STRAND = pa.array(["-1", "", "1"], pa.string())
+_FEATURE_TYPE = pa.array(["", "Transcript"], pa.string())
 
 
 def header_line(bundle_name: str) -> str:
@@ -41,57 +48,87 @@ def escape(col: pa.Array) -> pa.Array:
 def vep_alleles(chunk: VcfChunk) -> np.ndarray:
     """Allele per ALT as VEP writes it: a base shared by every allele of an indel record is dropped.
 
-    REF=A ALT=AT -> 'T'; REF=AT ALT=A -> '-'. SNV records keep their ALT unchanged.
+    REF=A ALT=AT -> 'T'; REF=AT ALT=A -> '-'. Records of SNVs/MNVs only keep their ALTs unchanged.
     """
     out = np.asarray(chunk.a_alt, dtype=object).copy()
     simple = (chunk.a_kind == Kind.SNV) | (chunk.a_kind == Kind.MNV)
     rec_simple = np.ones(chunk.n_records, dtype=bool)
-    np.logical_and.at(rec_simple, chunk.a_rec, simple)
-    for r in np.flatnonzero(~rec_simple).tolist():
-        idx = np.flatnonzero(chunk.a_rec == r) if chunk.n_records < 64 else _alleles_of(chunk, r)
-        alts = [chunk.a_alt[i] for i in idx]
+    rec_simple[chunk.a_rec[~simple]] = False
+    todo = np.flatnonzero(~rec_simple[chunk.a_rec])          # alleles of records with an indel etc.
+    for r, group in groupby(zip(chunk.a_rec[todo].tolist(), todo.tolist()), key=lambda x: x[0]):
+        idx = [i for _, i in group]
         ref = chunk.ref[r]
-        plain = [a for a in alts if a and a[0] not in "<*." and "[" not in a and "]" not in a]
-        alleles = [ref, *plain]
+        plain = [i for i in idx if _is_plain(chunk.a_alt[i])]
+        alleles = [ref] + [chunk.a_alt[i] for i in plain]
         if len({len(a) for a in alleles}) > 1 and len({a[:1].upper() for a in alleles}) == 1:
-            for i in idx:
-                a = chunk.a_alt[i]
-                if a in plain:
-                    out[i] = a[1:] or "-"
+            for i in plain:
+                out[i] = chunk.a_alt[i][1:] or "-"
     return out
 
 
-def _alleles_of(chunk: VcfChunk, r: int) -> np.ndarray:
-    lo = np.searchsorted(chunk.a_rec, r, "left")
-    hi = np.searchsorted(chunk.a_rec, r, "right")
-    return np.arange(lo, hi)
+def _is_plain(alt: str) -> bool:
+    return bool(alt) and alt[0] not in "<*." and "[" not in alt and "]" not in alt
 
 
-def record_csq(chunk: VcfChunk, pair_record: np.ndarray, columns: dict[str, pa.Array]) -> pa.Array:
-    """One CSQ value per record (null where the record has no rows), pairs grouped by record."""
-    parts = [escape(columns[f]) for f in FIELDS]
-    per_pair = pc.binary_join_element_wise(*parts, "|")
-    offsets = np.searchsorted(pair_record, np.arange(chunk.n_records + 1), "left").astype(np.int32)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), per_pair)
-    joined = pc.binary_join(lists, ",")
+def pair_columns(ttable: pa.Table, alleles: np.ndarray, pairs_allele: np.ndarray, strand: np.ndarray,
+                 escaped_names: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """CSQ field values per pair, from the transcript table (bundle names pre-escaped)."""
+    t = {name: ttable.column(name).combine_chunks() for name in ttable.column_names}
+    ids = t["id"]
+    distance = pc.if_else(pc.greater(t["distance"], 0), pc.cast(t["distance"], pa.string()), "")
+    return {
+        "Allele": pa.array(alleles[pairs_allele], pa.string()),
+        "Consequence": t["consequence"], "IMPACT": t["impact"],
+        "SYMBOL": escaped_names["gene"], "Gene": escaped_names["gene_id"],
+        "Feature_type": _FEATURE_TYPE.take(pa.array((strand != 0).astype(np.int8))),
+        "Feature": escaped_names["transcript"], "BIOTYPE": escaped_names["biotype"],
+        "EXON": t["exon"], "INTRON": t["intron"],
+        "HGVSc": escape(t["hgvs_c"]), "HGVSp": escape(t["hgvs_p"]),
+        "cDNA_position": t["cdna_pos"], "CDS_position": t["cds_pos"], "Protein_position": t["protein_pos"],
+        "Amino_acids": t["amino_acids"], "Codons": t["codons"],
+        "Existing_variation": escape(pc.if_else(pc.equal(ids, "."), "", ids)),
+        "DISTANCE": distance, "STRAND": _STRAND.take(pa.array(strand.astype(np.int8) + 1)),
+    }
+
+
+def record_csq(n_records: int, pair_record: np.ndarray, columns: dict[str, pa.Array]) -> pa.Array:
+    """One CSQ value per record (null where the record has no rows); pairs grouped by record."""
+    per_pair = pc.binary_join_element_wise(*(columns[f] for f in FIELDS), "|")
+    offsets = np.searchsorted(pair_record, np.arange(n_records + 1), "left").astype(np.int32)
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), per_pair), ",")
     empty = offsets[1:] == offsets[:-1]
-    return pc.if_else(pa.array(empty), pa.nulls(len(joined), pa.string()), joined)
+    return pc.if_else(pa.array(empty), pa.nulls(n_records, pa.string()), joined)
 
 
-def annotate_lines(lines: list[str], csq: pa.Array, drop_existing: bool) -> pa.Array:
+def annotate_lines(lines: list[str], csq: pa.Array, drop_existing: bool, sites_only: bool = False) -> pa.Array:
     """The data lines with ';CSQ=...' appended to INFO (or INFO replaced when it is '.')."""
-    cols = pc.split_pattern(pa.array(lines, pa.string()), "\t", max_splits=8)
+    arr = pa.array(lines, pa.string())
+    if sites_only and not drop_existing:  # INFO ends the line: append without splitting
+        dot = pc.ends_with(arr, "\t.")
+        base = pc.if_else(dot, pc.utf8_slice_codeunits(arr, 0, -1), arr)
+        return pc.coalesce(pc.binary_join_element_wise(base, pc.if_else(dot, "CSQ=", ";CSQ="), csq, ""), arr)
+    cols = pc.split_pattern(arr, "\t", max_splits=8)
+    n_cols = pc.list_value_length(cols)
     fixed = [pc.list_element(cols, i) for i in range(7)]
     info = pc.list_element(cols, 7)
-    rest = pc.list_slice(cols, 8, 9)
-    rest = pc.list_element(pc.if_else(pc.greater(pc.list_value_length(cols), 8), rest, pa.scalar([""], rest.type)), 0)
     if drop_existing:
         info = pc.replace_substring_regex(info, r"(^|;)CSQ=[^;]*", "")
         info = pc.replace_substring_regex(info, r"^;", "")
         info = pc.if_else(pc.equal(info, ""), ".", info)
     with_csq = pc.if_else(pc.equal(info, "."), pc.binary_join_element_wise("CSQ=", csq, ""),
                           pc.binary_join_element_wise(info, ";CSQ=", csq, ""))
-    new_info = pc.coalesce(with_csq, info)
-    has_rest = pc.greater(pc.list_value_length(cols), 8)
-    body = pc.binary_join_element_wise(*fixed, new_info, "\t")
-    return pc.if_else(has_rest, pc.binary_join_element_wise(body, rest, "\t"), body)
+    body = pc.binary_join_element_wise(*fixed, pc.coalesce(with_csq, info), "\t")
+    # The reader guarantees every line has the header's column count: all have samples or none.
+    if len(lines) == 0 or pc.min(n_cols).as_py() <= 8:
+        return body
+    return pc.binary_join_element_wise(body, pc.list_element(cols, 8), "\t")
+
+
+def text(lines: pa.Array) -> bytes:
+    """The lines, each followed by a newline, as one bytes object cut from Arrow's buffer."""
+    if len(lines) == 0:
+        return b""
+    nl = pc.binary_join_element_wise(lines, "", "\n")
+    nl = nl.combine_chunks() if isinstance(nl, pa.ChunkedArray) else nl
+    offsets = np.frombuffer(nl.buffers()[1], dtype=np.int32, count=len(nl) + 1, offset=nl.offset * 4)
+    return bytes(memoryview(nl.buffers()[2])[offsets[0]:offsets[-1]])

@@ -31,7 +31,7 @@ class Summary:
 
     def add(self, chunk: VcfChunk, masks: np.ndarray, genes: np.ndarray, pair_masks: np.ndarray,
             skipped: np.ndarray, rsids_filled: int) -> None:
-        """Fold in one chunk: `masks`/`genes` per allele (chosen row), `skipped` per record."""
+        """Fold in one chunk: `masks` per allele (chosen row), `genes` hit, `skipped` per record."""
         self.records += chunk.n_records
         self.alleles += chunk.n_alleles
         self.transcript_rows += len(pair_masks)
@@ -50,7 +50,7 @@ class Summary:
             for term in so.label(int(m)).split("&"):
                 if term:
                     self.all_consequences[term] += int(c)
-        self.genes.update(g for g in set(genes.tolist()) if g)
+        self.genes.update(genes.tolist())
         if skipped.any():
             self.contigs_skipped.update(np.asarray(chunk.chrom, dtype=object)[skipped].tolist())
         snv = np.flatnonzero(chunk.a_kind == Kind.SNV)

@@ -3,8 +3,14 @@
 The per-allele row is the allele's most severe consequence and the transcript that carries
 it (ties: protein-coding first, then the longer CDS, then bundle order), which is what
 analysts asked for instead of one row per transcript.
+
+Columns are assembled with Arrow `take` over small value arrays (per record, per allele,
+per transcript of the bundle, per distinct mask) instead of converting millions of Python
+objects: that conversion alone used to cost more than the consequence calculation.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +20,7 @@ from annotator.engine.model import Bundle
 from annotator.engine.pairs import Pairs
 from annotator.engine.variants import Kind, VcfChunk
 
-KIND_NAMES = np.array([k.name for k in Kind], dtype=object)
+KIND_NAMES = pa.array([k.name for k in Kind], pa.string())
 
 TRANSCRIPT_SCHEMA = pa.schema([
     ("chrom", pa.string()), ("pos", pa.int64()), ("id", pa.string()), ("ref", pa.string()),
@@ -35,30 +41,71 @@ VARIANT_SCHEMA = pa.schema([
     ("hgvs_p", pa.string()), ("n_transcripts", pa.int32()), ("line", pa.int64()),
 ])
 
+# Pairs' string columns, in the order the transcript table wants them.
+PAIR_STRINGS = ("exon", "intron", "cdna_pos", "cds_pos", "protein_pos", "amino_acids", "codons", "hgvs_c", "hgvs_p")
+BUNDLE_STRINGS = {"gene": "gene_name", "gene_id": "gene_id", "transcript": "tx_id", "biotype": "biotype"}
 
-def _labels(masks: np.ndarray) -> tuple[list[str], list[str]]:
-    """Consequence label and IMPACT per mask; few distinct masks, so label each once."""
+
+class BundleColumns:
+    """The bundle's string columns as Arrow arrays with a trailing '' (index -1 = intergenic)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.n = bundle.n_transcripts
+        self.arrays = {out: pa.array(np.append(getattr(bundle, attr), ""), pa.string())
+                       for out, attr in BUNDLE_STRINGS.items()}
+
+        self._escaped: dict[str, pa.Array] = {}
+
+    def take(self, column: str, tx: np.ndarray) -> pa.Array:
+        return self.arrays[column].take(pa.array(np.where(tx >= 0, tx, self.n)))
+
+    def escaped_take(self, column: str, tx: np.ndarray) -> pa.Array:
+        """As take(), percent-encoded for CSQ (escaped once per bundle, not per row)."""
+        from annotator.engine.csq import escape
+        if column not in self._escaped:
+            self._escaped[column] = escape(self.arrays[column])
+        return self._escaped[column].take(pa.array(np.where(tx >= 0, tx, self.n)))
+
+
+def strings(col: np.ndarray) -> pa.Array:
+    """An object column of mostly '' as an Arrow string array, converting only the non-empty values."""
+    nz = np.flatnonzero(col != "")
+    idx = np.zeros(len(col), dtype=np.int32)
+    idx[nz] = np.arange(1, len(nz) + 1, dtype=np.int32)
+    values = pa.array([""] + col[nz].tolist(), pa.string())
+    return values.take(pa.array(idx))
+
+
+def consequence_columns(masks: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """Consequence label and IMPACT per mask; there are few distinct masks, so label each once."""
     uniq, inv = np.unique(masks, return_inverse=True)
-    labels = np.array([so.label(m) for m in uniq.tolist()], dtype=object)
-    impacts = np.array([so.impact(m) for m in uniq.tolist()], dtype=object)
-    return labels[inv].tolist(), impacts[inv].tolist()
+    idx = pa.array(inv.astype(np.int32))
+    labels = pa.array([so.label(m) for m in uniq.tolist()], pa.string())
+    impacts = pa.array([so.impact(m) for m in uniq.tolist()], pa.string())
+    return labels.take(idx), impacts.take(idx)
 
 
-def _tx_column(values: np.ndarray, tx: np.ndarray) -> np.ndarray:
-    """values[tx], with '' for intergenic rows (tx == -1)."""
-    out = values[np.maximum(tx, 0)]
-    if len(tx) and (tx < 0).any():
-        out = out.copy()
-        out[tx < 0] = ""
-    return out
+@dataclass
+class ChunkColumns:
+    """Per-record and per-allele values of a chunk, as Arrow arrays to `take` from."""
+    chrom: pa.Array
+    pos: pa.Array
+    ref: pa.Array
+    alt: pa.Array
+    ids: pa.Array       # per allele: the input's ID, or the dbSNP rsID when the input has '.'
+    line: pa.Array
+    rsids_filled: int   # alleles whose '.' ID was filled from dbSNP
 
-
-def _allele_ids(chunk: VcfChunk, rsids: np.ndarray | None) -> np.ndarray:
-    ids = np.asarray(chunk.ids, dtype=object)[chunk.a_rec]
-    if rsids is not None:
-        fill = (ids == ".") & (rsids != "")
-        ids[fill] = rsids[fill]
-    return ids
+    @classmethod
+    def of(cls, chunk: VcfChunk, rsids: np.ndarray | None) -> "ChunkColumns":
+        ids = np.asarray(chunk.ids, dtype=object)[chunk.a_rec]
+        fill = rsids != "" if rsids is not None else np.zeros(len(ids), dtype=bool)
+        fill[fill] &= ids[fill] == "."
+        if fill.any():
+            ids[fill] = rsids[fill]
+        return cls(pa.array(chunk.chrom, pa.string()), pa.array(chunk.pos, pa.int64()),
+                   pa.array(chunk.ref, pa.string()), pa.array(chunk.a_alt, pa.string()),
+                   pa.array(ids, pa.string()), pa.array(chunk.line_no, pa.int64()), int(fill.sum()))
 
 
 def select_most_severe(bundle: Bundle, pairs: Pairs) -> np.ndarray:
@@ -75,64 +122,47 @@ def select_most_severe(bundle: Bundle, pairs: Pairs) -> np.ndarray:
     return order[first]
 
 
-def transcript_table(bundle: Bundle, chunk: VcfChunk, pairs: Pairs, ids: np.ndarray) -> pa.Table:
-    a = pairs.allele
-    rec = chunk.a_rec[a]
-    consequence, impact = _labels(pairs.mask)
-    tx = pairs.tx
-    strand = np.where(tx >= 0, bundle.tx_strand[np.maximum(tx, 0)], 0).astype(np.int8)
-    cols = {
-        "chrom": np.asarray(chunk.chrom, dtype=object)[rec],
-        "pos": chunk.pos[rec],
-        "id": ids[a],
-        "ref": np.asarray(chunk.ref, dtype=object)[rec],
-        "alt": np.asarray(chunk.a_alt, dtype=object)[a],
+def transcript_table(bcols: BundleColumns, chunk: VcfChunk, cols: ChunkColumns, pairs: Pairs,
+                     strand: np.ndarray) -> pa.Table:
+    a = pa.array(pairs.allele)
+    rec = pa.array(chunk.a_rec[pairs.allele])
+    consequence, impact = consequence_columns(pairs.mask)
+    data = {
+        "chrom": cols.chrom.take(rec), "pos": cols.pos.take(rec), "id": cols.ids.take(a),
+        "ref": cols.ref.take(rec), "alt": cols.alt.take(a),
         "consequence": consequence, "impact": impact,
-        "gene": _tx_column(bundle.gene_name, tx), "gene_id": _tx_column(bundle.gene_id, tx),
-        "transcript": _tx_column(bundle.tx_id, tx), "biotype": _tx_column(bundle.biotype, tx),
-        "strand": strand, "exon": pairs.exon, "intron": pairs.intron,
-        "cdna_pos": pairs.cdna_pos, "cds_pos": pairs.cds_pos, "protein_pos": pairs.protein_pos,
-        "amino_acids": pairs.amino_acids, "codons": pairs.codons, "distance": pairs.distance,
-        "hgvs_c": pairs.hgvs_c, "hgvs_p": pairs.hgvs_p,
+        **{c: bcols.take(c, pairs.tx) for c in BUNDLE_STRINGS},
+        "strand": pa.array(strand, pa.int8()),
+        "distance": pa.array(pairs.distance, pa.int64()),
+        **{c: strings(getattr(pairs, c)) for c in PAIR_STRINGS},
     }
-    return pa.Table.from_pydict(cols, schema=TRANSCRIPT_SCHEMA)
+    return pa.Table.from_pydict({f.name: data[f.name] for f in TRANSCRIPT_SCHEMA}, schema=TRANSCRIPT_SCHEMA)
 
 
-def variant_table(bundle: Bundle, chunk: VcfChunk, pairs: Pairs, ids: np.ndarray) -> tuple[pa.Table, np.ndarray]:
-    """One row per alternate allele of the chunk; returns the table and each allele's mask."""
+def variant_table(bundle: Bundle, chunk: VcfChunk, cols: ChunkColumns, pairs: Pairs,
+                  ttable: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """One row per alternate allele; returns the table, each allele's mask and its chosen tx."""
     n = chunk.n_alleles
     chosen = select_most_severe(bundle, pairs)
-    row_of = np.full(n, -1, dtype=np.int64)           # chosen pair per allele, -1 = none
+    row_of = np.full(n, len(pairs), dtype=np.int64)   # chosen pair per allele; len(pairs) = none
     row_of[pairs.allele[chosen]] = chosen
-    has = row_of >= 0
-    safe = np.maximum(row_of, 0)
-    n_tx = np.bincount(pairs.allele[pairs.tx >= 0], minlength=n).astype(np.int32) if len(pairs) else np.zeros(n, np.int32)
+    masks = np.append(pairs.mask, np.uint64(0)).astype(np.uint64)[row_of]
+    tx = np.append(pairs.tx, -1)[row_of]
+    n_tx = np.bincount(pairs.allele[pairs.tx >= 0], minlength=n).astype(np.int32)
+    pick = pa.array(np.where(row_of < len(pairs), row_of, -1).astype(np.int64), mask=row_of >= len(pairs))
 
-    def pick(col: np.ndarray) -> np.ndarray:
-        if len(pairs) == 0:
-            return np.full(n, "", dtype=object)
-        out = col[safe]
-        out[~has] = ""
-        return out
+    def from_pairs(name: str) -> pa.Array:
+        return ttable.column(name).combine_chunks().take(pick).fill_null("")
 
-    tx = np.where(has, pairs.tx[safe] if len(pairs) else -1, -1)
-    masks = np.where(has, pairs.mask[safe] if len(pairs) else 0, 0).astype(np.uint64)
-    consequence, impact = _labels(masks)
-    rec = chunk.a_rec
-    cols = {
-        "chrom": np.asarray(chunk.chrom, dtype=object)[rec], "pos": chunk.pos[rec], "id": ids,
-        "ref": np.asarray(chunk.ref, dtype=object)[rec], "alt": chunk.a_alt,
-        "variant_type": KIND_NAMES[chunk.a_kind],
+    consequence, impact = consequence_columns(masks)
+    rec = pa.array(chunk.a_rec)
+    data = {
+        "chrom": cols.chrom.take(rec), "pos": cols.pos.take(rec), "id": cols.ids,
+        "ref": cols.ref.take(rec), "alt": cols.alt,
+        "variant_type": KIND_NAMES.take(pa.array(chunk.a_kind.astype(np.int32))),
         "consequence": consequence, "impact": impact,
-        "gene": _tx_column(bundle.gene_name, tx), "gene_id": _tx_column(bundle.gene_id, tx),
-        "transcript": _tx_column(bundle.tx_id, tx), "biotype": _tx_column(bundle.biotype, tx),
-        "exon": pick(pairs.exon), "protein_pos": pick(pairs.protein_pos),
-        "amino_acids": pick(pairs.amino_acids), "hgvs_c": pick(pairs.hgvs_c), "hgvs_p": pick(pairs.hgvs_p),
-        "n_transcripts": n_tx, "line": chunk.line_no[rec],
+        **{c: from_pairs(c) for c in ("gene", "gene_id", "transcript", "biotype", "exon", "protein_pos",
+                                      "amino_acids", "hgvs_c", "hgvs_p")},
+        "n_transcripts": pa.array(n_tx, pa.int32()), "line": cols.line.take(rec),
     }
-    return pa.Table.from_pydict(cols, schema=VARIANT_SCHEMA), masks
-
-
-def allele_ids(chunk: VcfChunk, rsids: np.ndarray | None) -> np.ndarray:
-    """The ID reported per allele: the input's, or the dbSNP rsID when the input has '.'."""
-    return _allele_ids(chunk, rsids)
+    return pa.Table.from_pydict({f.name: data[f.name] for f in VARIANT_SCHEMA}, schema=VARIANT_SCHEMA), masks, tx

@@ -38,16 +38,27 @@ def test_record_csq_groups_pairs_per_record_and_nulls_records_without_rows():
     c = chunk([("1", 10, ".", "A", ["G"]), ("7", 20, ".", "C", ["T"]), ("1", 30, ".", "G", ["A"])],
               [Kind.SNV] * 3)
     cols = {f: pa.array([f"{f[0]}0", f"{f[0]}1", f"{f[0]}2"]) for f in csq.FIELDS}
-    out = csq.record_csq(c, np.array([0, 0, 2]), cols)
+    out = csq.record_csq(c.n_records, np.array([0, 0, 2]), cols)
     first = "|".join(f"{f[0]}0" for f in csq.FIELDS) + "," + "|".join(f"{f[0]}1" for f in csq.FIELDS)
     assert out.to_pylist() == [first, None, "|".join(f"{f[0]}2" for f in csq.FIELDS)]
 
 
-def test_annotate_lines_appends_replaces_dot_and_keeps_samples():
-    lines = ["1\t10\t.\tA\tG\t.\tPASS\tDP=3", "1\t11\t.\tA\tG\t.\tPASS\t.\tGT\t0/1", "1\t12\t.\tA\tG\t.\tPASS\tDP=1"]
+def test_annotate_lines_appends_or_replaces_dot_and_skips_records_without_csq():
+    lines = ["1\t10\t.\tA\tG\t.\tPASS\tDP=3", "1\t11\t.\tA\tG\t.\tPASS\t.", "1\t12\t.\tA\tG\t.\tPASS\tDP=1"]
     out = csq.annotate_lines(lines, pa.array(["X|y", "Z|w", None]), drop_existing=False).to_pylist()
-    assert out == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y", "1\t11\t.\tA\tG\t.\tPASS\tCSQ=Z|w\tGT\t0/1",
+    assert out == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y", "1\t11\t.\tA\tG\t.\tPASS\tCSQ=Z|w",
                    "1\t12\t.\tA\tG\t.\tPASS\tDP=1"]
+
+
+def test_annotate_lines_keeps_format_and_sample_columns():
+    lines = ["1\t10\t.\tA\tG\t.\tPASS\tDP=3\tGT:DP\t0/1:5\t1/1:7", "1\t11\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t./."]
+    out = csq.annotate_lines(lines, pa.array(["X|y", None]), drop_existing=False).to_pylist()
+    assert out == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y\tGT:DP\t0/1:5\t1/1:7", "1\t11\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t./."]
+
+
+def test_text_is_newline_terminated_utf8_of_every_line():
+    arr = pa.array(["a\tb", "", "µ"]).slice(1)
+    assert bytes(csq.text(arr)) == "\nµ\n".encode()
 
 
 def test_annotate_lines_drops_an_existing_csq_when_asked():
