@@ -1,4 +1,8 @@
-"""Codon-level effects for coding pairs, with the reference sequence (per-pair Python).
+"""Codon-level effects for coding pairs, with the reference sequence.
+
+SNVs (most coding pairs) are done with numpy: codon bases read at once from a per-chunk
+Prefetch, translated through a lookup table, terms set with masks, strings built once per
+distinct value. Other pairs (MNVs, indels) go through per-pair Python.
 
 Only pairs whose every affected base lies in one exon inside the CDS come here (the
 vectorised classifier keeps its position-only answer for the rest). For each pair the
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import hgvs
-from .fasta import Reference
+from .fasta import Prefetch, Reference
 from .model import CDS_END_COMPLETE, CDS_START_COMPLETE
 from .overlap import TranscriptIndex
 from .so import BIT
@@ -43,25 +47,46 @@ def translate(seq: str, table: dict[str, str] = STANDARD) -> str:
 @dataclass
 class CodingResult:
     mask: np.ndarray
-    amino_acids: list[str]
-    codons: list[str]
-    hgvs_p: list[str]
+    amino_acids: np.ndarray      # object str, '' where not derivable
+    codons: np.ndarray
+    hgvs_p: np.ndarray
+
+
+def _empty(n: int) -> np.ndarray:
+    a = np.empty(n, dtype=object)
+    a[:] = ""
+    return a
+
+
+# byte tables: base -> index in _BASES (4 = not ACGT), complement, codon index -> amino acid
+_CODE = np.full(256, 4, np.uint8)
+_CODE[np.frombuffer(_BASES.encode(), np.uint8)] = np.arange(4)
+_COMP_B = np.arange(256, dtype=np.uint8)
+_COMP_B[np.frombuffer(b"ACGTNacgtn", np.uint8)] = np.frombuffer(b"TGCANtgcan", np.uint8)
+
+
+def _aa_table(table: dict[str, str]) -> np.ndarray:
+    return np.frombuffer("".join(table[a + b + c] for a in _BASES for b in _BASES for c in _BASES).encode()
+                         + b"X", np.uint8)
+
+
+_AA_STD, _AA_MITO = _aa_table(STANDARD), _aa_table(MITO)
 
 
 class CdsReader:
     """Reads stretches of a transcript's spliced CDS (transcript orientation)."""
 
-    def __init__(self, index: TranscriptIndex, reference: Reference) -> None:
+    def __init__(self, index: TranscriptIndex, seqs: dict[int, Prefetch]) -> None:
         self.index = index
-        self.ref = reference
+        self.seqs = seqs            # contig id -> its prefetched sequence
 
     def cdna(self, tx: int, lo: int, hi: int) -> str:
         """cDNA positions lo..hi (1-based, transcript orientation) of `tx`."""
         b, ix = self.index.bundle, self.index
-        contig = b.contigs[b.tx_contig[tx]]
+        seq = self.seqs[int(b.tx_contig[tx])]
         plus = b.tx_strand[tx] > 0
         parts = []
-        for e in range(int(b.tx_exon_off[tx]), int(b.tx_exon_off[tx + 1])):
+        for e in ix.exons_in_cdna(tx, lo, hi):
             s, en = int(b.ex_start[e]), int(b.ex_end[e])
             c0 = int(ix.ex_cdna_off[e]) + 1
             c1 = c0 + en - s
@@ -69,16 +94,101 @@ class CdsReader:
             if a > z:
                 continue
             if plus:
-                parts.append((c0, self.ref.fetch(contig, s + a - c0, s + z - c0)))
+                parts.append(seq.fetch(s + a - c0, s + z - c0))
             else:
-                parts.append((c0, revcomp(self.ref.fetch(contig, en - (z - c0), en - (a - c0)))))
-        parts.sort()
-        return "".join(p for _, p in parts)
+                parts.append(revcomp(seq.fetch(en - (z - c0), en - (a - c0))))
+        return "".join(parts)
 
 
 def _case(seq: str, o: int, n: int) -> str:
     """Changed bases [o, o+n) upper case, the rest lower (VEP's codons column)."""
     return seq[:o].lower() + seq[o:o + n].upper() + seq[o + n:].lower()
+
+
+def _strings(keys: np.ndarray, make) -> np.ndarray:
+    """Object array of make(key) per row, calling `make` once per distinct key."""
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return np.array([make(k) for k in uniq.tolist()], dtype=object)[inv.reshape(-1)]
+
+
+def _snv_codons(index: TranscriptIndex, tx: np.ndarray, c5: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For SNV pairs: codon number k0 (0-based), offset of the SNV in it, the genomic
+    positions of the codon's three bases (n x 3) and whether the codon is complete."""
+    cstart, clen = index.cds_cdna_start[tx], index.cds_len[tx]
+    d = c5 - cstart                      # 0-based CDS position
+    k0, o = d // 3, d % 3
+    g, ok = index.genomic_of(np.repeat(tx, 3), (cstart + 3 * k0)[:, None].repeat(3, 1).ravel()
+                             + np.tile(np.arange(3), len(tx)))
+    good = (k0 >= 0) & (3 * k0 + 3 <= clen - clen % 3) & ok.reshape(-1, 3).all(1)
+    return k0, o, g.reshape(-1, 3), good
+
+
+def _snv_effects(index: TranscriptIndex, chunk: VcfChunk, seqs: dict[int, Prefetch], allele: np.ndarray,
+                 tx: np.ndarray, k0: np.ndarray, o: np.ndarray, g: np.ndarray, good: np.ndarray,
+                 mask: np.ndarray, res: CodingResult, rows: np.ndarray) -> None:
+    """Codon effects of SNV pairs, vectorised (same rules as the per-pair code)."""
+    b = index.bundle
+    n = len(allele)
+    wr = np.zeros((n, 3), np.uint8)
+    cid = b.tx_contig[tx]
+    for c in np.unique(cid).tolist():
+        x = np.flatnonzero(cid == c)
+        codes, held = seqs[c].codes(g[x].ravel())
+        wr[x] = codes.reshape(-1, 3)
+        good[x] &= held.reshape(-1, 3).all(1)
+    alt = np.frombuffer("".join(map(chunk.a_alt_n.__getitem__, allele.tolist())).encode("latin-1"), np.uint8)
+    minus = b.tx_strand[tx] < 0
+    wr[minus] = _COMP_B[wr[minus]]
+    alt = np.where(minus, _COMP_B[alt], alt)
+    wa = wr.copy()
+    wa[np.arange(n), o] = alt
+    mt = np.array([c == "MT" for c in b.contigs], bool)[cid] if len(cid) else np.zeros(0, bool)
+
+    def aa(w: np.ndarray) -> np.ndarray:
+        c = _CODE[w].astype(np.int64)
+        i = np.where((c < 4).all(1), c[:, 0] * 16 + c[:, 1] * 4 + c[:, 2], 64)
+        return np.where(mt, _AA_MITO[i], _AA_STD[i])
+
+    ar, aa_ = aa(wr), aa(wa)
+    flags = b.tx_flags[tx]
+    clen = index.cds_len[tx]
+    M, STAR = ord("M"), ord("*")
+    bit = {k: U(v) for k, v in BIT.items()}
+    m = mask & ~_REFINED
+    first = (k0 == 0) & ((flags & CDS_START_COMPLETE) != 0) & (ar == M)
+    last = (3 * k0 + 3 == clen) & ((flags & CDS_END_COMPLETE) != 0) & (ar == STAR)
+    start_lost = first & (aa_ != M)
+    m[start_lost] |= bit["start_lost"]
+    m[first & ~start_lost & (wa != wr).any(1)] |= bit["start_retained_variant"]
+    stop_lost = last & (aa_ != STAR)
+    m[stop_lost] |= bit["stop_lost"]
+    m[last & ~stop_lost & (ar == aa_)] |= bit["stop_retained_variant"]
+    m[(aa_ == STAR) & (ar != STAR)] |= bit["stop_gained"]
+    same = ar == aa_
+    kept = bit["stop_retained_variant"] | bit["start_retained_variant"]
+    m[same & ((m & kept) == 0)] |= bit["synonymous_variant"]
+    lost = bit["start_lost"] | bit["stop_lost"] | bit["stop_gained"]
+    m[~same & ((m & lost) == 0)] |= bit["missense_variant"]
+
+    x = np.flatnonzero(good)
+    if not len(x):
+        return
+    r = rows[x]
+    res.mask[r] = m[x]
+    res.amino_acids[r] = _strings(ar[x].astype(np.int64) << 8 | aa_[x],
+                                  lambda k: chr(k >> 8) if k >> 8 == k & 255 else f"{chr(k >> 8)}/{chr(k & 255)}")
+    key = o[x].astype(np.int64)
+    for j in range(3):
+        key = key | wr[x, j].astype(np.int64) << (8 * j + 8) | wa[x, j].astype(np.int64) << (8 * j + 32)
+
+    def codon(k: int) -> str:
+        w = bytes((k >> 8 & 255, k >> 16 & 255, k >> 24 & 255)).decode("latin-1")
+        v = bytes((k >> 32 & 255, k >> 40 & 255, k >> 48 & 255)).decode("latin-1")
+        return f"{_case(w, k & 255, 1)}/{_case(v, k & 255, 1)}"
+
+    res.codons[r] = _strings(key, codon)
+    res.hgvs_p[r] = [hgvs.hgvs_p(i, int(mm), chr(p), chr(q), int(f) + 1, False) for i, mm, p, q, f in zip(
+        b.tx_id[tx[x]].tolist(), m[x].tolist(), ar[x].tolist(), aa_[x].tolist(), k0[x].tolist())]
 
 
 def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
@@ -87,16 +197,34 @@ def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
     """Refine the masks of coding pairs and fill amino_acids, codons, hgvs_p."""
     b = index.bundle
     n = len(allele)
-    out_mask = mask.copy()
-    amino, codons, hp = [""] * n, [""] * n, [""] * n
-    reader = CdsReader(index, reference)
-    # genomic order keeps a bgzipped reference's block cache warm
-    order = np.lexsort((chunk.a_pos[allele], b.tx_contig[tx]))
-    for k in order.tolist():
+    res = CodingResult(mask=mask.copy(), amino_acids=_empty(n), codons=_empty(n), hgvs_p=_empty(n))
+    cid = b.tx_contig[tx]
+    present = np.array([reference.has_contig(c) for c in b.contigs], bool)
+    live = present[cid] if n else np.zeros(0, bool)
+    kind = chunk.a_kind[allele]
+    snv = np.flatnonzero(live & (kind == Kind.SNV))
+    if len(snv) and any(len(chunk.a_alt_n[a]) != 1 or ord(chunk.a_alt_n[a]) > 255 for a in allele[snv].tolist()):
+        snv = snv[:0]        # (not one latin-1 byte each: leave them to the per-pair code)
+    rest = np.setdiff1d(np.flatnonzero(live), snv)
+    k0, o, g, good = _snv_codons(index, tx[snv], c5[snv])
+    # one prefetch per contig: the SNV codon bases, and a window around every other pair
+    pad = 64 + np.array([len(chunk.a_ref[a]) + len(chunk.a_alt_n[a]) for a in allele[rest].tolist()], np.int64)
+    seqs = {}
+    for c in np.unique(cid[live]).tolist():
+        xr = rest[cid[rest] == c]
+        gs = g[cid[snv] == c].ravel()
+        gs = gs[gs > 0]
+        pr = pad[cid[rest] == c]
+        lo = np.concatenate([gs, chunk.a_pos[allele[xr]] - pr])
+        hi = np.concatenate([gs, chunk.a_end[allele[xr]] + pr])
+        seqs[c] = Prefetch(reference, b.contigs[c], lo, hi)
+    if len(snv):
+        _snv_effects(index, chunk, seqs, allele[snv], tx[snv], k0, o, g, good, mask[snv], res, snv)
+    reader = CdsReader(index, seqs)
+    out_mask, amino, codons, hp = res.mask, res.amino_acids, res.codons, res.hgvs_p
+    for k in rest.tolist():
         a, t = int(allele[k]), int(tx[k])
         contig = b.contigs[b.tx_contig[t]]
-        if not reference.has_contig(contig):
-            continue
         cstart, clen = int(index.cds_cdna_start[t]), int(index.cds_len[t])
         flags = int(b.tx_flags[t])
         plus = b.tx_strand[t] > 0
@@ -175,4 +303,4 @@ def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
             pa, na = translate(pre, table), translate(nxt, table)
             aa_r, aa_a, first_p = pa + aa_r + na, pa + aa_a + na, first_p - len(pa)
         hp[k] = hgvs.hgvs_p(str(b.tx_id[t]), m, aa_r, aa_a, first_p, frameshift)
-    return CodingResult(mask=out_mask, amino_acids=amino, codons=codons, hgvs_p=hp)
+    return res

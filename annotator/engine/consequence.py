@@ -38,6 +38,12 @@ def _obj(n: int) -> np.ndarray:
     return a
 
 
+def _span_labels(a: np.ndarray, z: np.ndarray, total: np.ndarray) -> list[str]:
+    """'2-3/10' for variants spanning several exons (or introns), whatever the strand."""
+    return [f"{x}-{y}/{n}" for x, y, n in zip(np.minimum(a, z).tolist(), np.maximum(a, z).tolist(),
+                                              total.tolist())]
+
+
 @dataclass
 class Regions:
     """Per-pair arrays of the region classification (rows = kept pairs)."""
@@ -192,25 +198,23 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
     # ---- transcript ablation: a deletion covering the whole transcript
     m[is_del & (vs <= ts) & (ve >= te)] = B["transcript_ablation"]
 
-    # ---- exon / intron numbers
-    ex_lab = _obj(nw)
-    one = exonic & (n_ex == 1)
-    ex_lab[one] = index.ex_label[e0c[one]]
-    for k in np.nonzero(n_ex > 1)[0].tolist():
-        a, z = index.ex_number[e0c[k]], index.ex_number[e1c[k]]
-        ex_lab[k] = f"{min(a, z)}-{max(a, z)}/{index.n_exons[t[k]]}"
-    in_lab = _obj(nw)
+    # ---- exon / intron numbers (written straight into the per-pair columns)
+    one = np.flatnonzero(exonic & (n_ex == 1))
+    exon[w[one]] = index.exon_labels(e0c[one])
+    k = np.flatnonzero(n_ex > 1)
+    if len(k):
+        exon[w[k]] = _span_labels(index.exon_number(e0c[k]), index.exon_number(e1c[k]), index.n_exons[t[k]])
     if len(index.in_start) and has_in.any():
         i0c = np.clip(i0o, 0, len(index.in_start) - 1)
-        one = n_in_ov == 1
-        in_lab[one] = index.in_label[i0c[one]]
-        for k in np.nonzero(n_in_ov > 1)[0].tolist():
-            a, z = index.in_number[i0c[k]], index.in_number[i1o[k]]
-            in_lab[k] = f"{min(a, z)}-{max(a, z)}/{index.n_introns[t[k]]}"
+        one = np.flatnonzero(n_in_ov == 1)
+        intron[w[one]] = index.intron_labels(i0c[one])
+        k = np.flatnonzero(n_in_ov > 1)
+        if len(k):
+            intron[w[k]] = _span_labels(index.intron_number(i0c[k]), index.intron_number(i1o[k]),
+                                        index.n_introns[t[k]])
 
     mask[w] = m
     c5_all[w], c3_all[w], cds_only_all[w] = c5, c3, cds_only
-    exon[w], intron[w] = ex_lab, in_lab
     return Regions(allele=allele, tx=tx, mask=mask, distance=distance,
                    vs=chunk.a_pos[allele], ve=chunk.a_end[allele], kind=kind_all, within=within,
                    cds_only=cds_only_all, c5=c5_all, c3=c3_all, exon=exon, intron=intron)
@@ -261,40 +265,52 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
     a_lend[ind] = [len(chunk.a_alt_n[i]) - len(chunk.a_ref[i]) for i in ind.tolist()]
     r = classify(index, chunk, live[q], t, a_lend)
     n = len(r.allele)
+
+    # output rows: the pairs plus one intergenic row per live allele with no kept pair,
+    # grouped by allele; pair k goes to row dest[k], lone allele j to row dest[n + j]
+    has = np.zeros(chunk.n_alleles, bool)
+    has[r.allele] = True
+    lone = live[~has[live]]
+    allele = np.concatenate([r.allele, lone])
+    order = np.argsort(allele, kind="stable")
+    dest = np.empty(len(allele), np.int64)
+    dest[order] = np.arange(len(allele))
+    dp, dl = dest[:n], dest[n:]
+
+    def place(x: np.ndarray, fill: object) -> np.ndarray:
+        """Pair values at their rows, `fill` on the intergenic rows (no temporary copies)."""
+        out = np.empty(len(allele), dtype=x.dtype)
+        out[dp] = x
+        out[dl] = fill
+        return out
+
+    def sparse(rows: np.ndarray, values: object) -> np.ndarray:
+        """A string column that is '' except at pair rows `rows`."""
+        out = _obj(len(allele))
+        out[dp[rows]] = values
+        return out
+
     cdna, cds, prot = positions(index, r)
-    amino, codons, hp = _obj(n), _obj(n), _obj(n)
+    none = np.zeros(0, np.int64)
+    amino, codons, hp = sparse(none, []), sparse(none, []), sparse(none, [])
     if reference is not None:
         rows = np.nonzero(r.cds_only & (r.kind != Kind.SYMBOLIC))[0]
         if len(rows):
             res = coding.codon_effects(index, reference, chunk, r.allele[rows], r.tx[rows],
                                        r.c5[rows], r.c3[rows], r.mask[rows])
             r.mask[rows] = res.mask
-            amino[rows] = res.amino_acids
-            codons[rows] = res.codons
+            amino = sparse(rows, res.amino_acids)
+            codons = sparse(rows, res.codons)
             if with_hgvs:
-                hp[rows] = res.hgvs_p
-    hc = hgvs.hgvs_c(index, chunk, reference, r.allele, r.tx, r.within, r.mask) if with_hgvs else _obj(n)
-
-    # intergenic rows for live alleles with no kept pair
-    has = np.zeros(chunk.n_alleles, bool)
-    has[r.allele] = True
-    lone = live[~has[live]]
-    m = len(lone)
-    allele = np.concatenate([r.allele, lone])
-    order = np.argsort(allele, kind="stable")
-
-    def cat(x: np.ndarray, fill: object) -> np.ndarray:
-        tail = np.empty(m, dtype=x.dtype)
-        tail[:] = fill
-        return np.concatenate([x, tail])[order]
-
+                hp = sparse(rows, res.hgvs_p)
+    hc = place(hgvs.hgvs_c(index, chunk, reference, r.allele, r.tx, r.within, r.mask), "") if with_hgvs \
+        else sparse(none, [])
     return Pairs(
         allele=allele[order],
-        tx=cat(r.tx, -1),
-        mask=cat(r.mask, B["intergenic_variant"]),
-        distance=cat(r.distance, 0),
-        exon=cat(r.exon, ""), intron=cat(r.intron, ""),
-        cdna_pos=cat(cdna, ""), cds_pos=cat(cds, ""), protein_pos=cat(prot, ""),
-        amino_acids=cat(amino, ""), codons=cat(codons, ""),
-        hgvs_c=cat(hc, ""), hgvs_p=cat(hp, ""),
+        tx=place(r.tx, -1),
+        mask=place(r.mask, B["intergenic_variant"]),
+        distance=place(r.distance, 0),
+        exon=place(r.exon, ""), intron=place(r.intron, ""),
+        cdna_pos=place(cdna, ""), cds_pos=place(cds, ""), protein_pos=place(prot, ""),
+        amino_acids=amino, codons=codons, hgvs_c=hc, hgvs_p=hp,
     )

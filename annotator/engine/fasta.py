@@ -23,8 +23,10 @@ import gzip
 import hashlib
 import os
 import shutil
+from bisect import bisect_right
 from pathlib import Path
 
+import numpy as np
 import pysam
 
 from .errors import AnnotationError
@@ -64,7 +66,7 @@ class Reference:
         self._lengths = dict(zip(fasta.references, fasta.lengths))
 
     @classmethod
-    def open(cls, path: Path | str, cache_dir: Path | str | None = None) -> "Reference":
+    def open(cls, path: Path | str, cache_dir: Path | str | None = None) -> Reference:
         """Open `path`, building any missing index in `cache_dir` (see the module doc)."""
         path = Path(path)
         if not path.exists():
@@ -143,3 +145,61 @@ class Reference:
 
     def close(self) -> None:
         self._fa.close()
+
+
+class Prefetch:
+    """Stretches of one contig of a Reference, each fetched once.
+
+    A chunk's variants cluster on the genome, so one fetch per cluster of wanted ranges
+    (ranges closer than `gap` are merged) replaces thousands of small fetches, each a
+    pysam call and, on a bgzipped file, maybe a block decompression. `fetch` answers like
+    Reference.fetch (and falls back to it outside the stretches); `codes` gives the bases
+    at many positions at once as ASCII codes, for vectorised codon reading.
+    """
+
+    def __init__(self, reference: Reference, contig: str, lo: np.ndarray, hi: np.ndarray,
+                 gap: int = 1 << 16) -> None:
+        self.ref = reference
+        self.contig = contig
+        self.length = reference.length(contig)
+        lo = np.maximum(np.asarray(lo, dtype=np.int64), 1)
+        hi = np.minimum(np.asarray(hi, dtype=np.int64), self.length)
+        keep = lo <= hi
+        lo, hi = lo[keep], hi[keep]
+        order = np.argsort(lo, kind="stable")
+        lo, hi = lo[order], hi[order]
+        if len(lo):
+            reach = np.maximum.accumulate(hi)
+            cut = np.flatnonzero(lo[1:] > reach[:-1] + gap) + 1
+            self.lo = lo[np.concatenate(([0], cut))]
+            self.hi = reach[np.concatenate((cut - 1, [len(lo) - 1]))]
+        else:
+            self.lo = self.hi = np.zeros(0, np.int64)
+        pieces = [reference.fetch(contig, a, z) for a, z in zip(self.lo.tolist(), self.hi.tolist())]
+        self.base = np.concatenate(([0], np.cumsum([len(p) for p in pieces], dtype=np.int64)))
+        self.seq = "".join(pieces)
+        self._buf = np.frombuffer(self.seq.encode("latin-1"), dtype=np.uint8)
+        self._lo, self._hi, self._base = self.lo.tolist(), self.hi.tolist(), self.base.tolist()
+
+    def fetch(self, start: int, end: int) -> str:
+        """As Reference.fetch(contig, start, end)."""
+        start, end = max(start, 1), min(end, self.length)
+        if end < start:
+            return ""
+        k = bisect_right(self._lo, start) - 1
+        if k >= 0 and end <= self._hi[k]:
+            o = self._base[k] - self._lo[k]
+            return self.seq[o + start:o + end + 1]
+        return self.ref.fetch(self.contig, start, end)
+
+    def codes(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ASCII code of the base at each position, whether the position is held);
+        code 0 where it is not."""
+        pos = np.asarray(pos, dtype=np.int64)
+        if not len(self.lo):
+            return np.zeros(len(pos), np.uint8), np.zeros(len(pos), bool)
+        k = np.searchsorted(self.lo, pos, side="right") - 1
+        kc = np.maximum(k, 0)
+        held = (k >= 0) & (pos <= self.hi[kc])
+        idx = np.where(held, self.base[kc] + pos - self.lo[kc], 0)
+        return np.where(held, self._buf[idx], 0).astype(np.uint8), held

@@ -11,8 +11,10 @@ are left-aligned) and to tell a duplication from an insertion, so they need a FA
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from .fasta import Reference
+from .fasta import Prefetch, Reference
 from .overlap import SHIFT, TranscriptIndex
 from .so import BIT
 from .variants import Kind, VcfChunk
@@ -33,23 +35,26 @@ def _aa3(seq: str) -> str:
     return "".join(AA3.get(c, "Xaa") for c in seq)
 
 
-def c_coords(index: TranscriptIndex, tx: np.ndarray, g: np.ndarray) -> list[str]:
-    """HGVS coordinate of genomic position g in transcript tx ('' outside the transcript)."""
+def c_parts(index: TranscriptIndex, tx: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, ...]:
+    """HGVS coordinate of genomic position g in transcript tx, as arrays
+    (valid, star, value, offset): the text is '*' if star, then value, then offset as
+    '+N'/'-N' unless 0. Not valid outside the transcript's exons and introns."""
     b = index.bundle
     tx = np.asarray(tx, dtype=np.int64)
     g = np.asarray(g, dtype=np.int64)
-    if len(tx) == 0:
-        return []
     cdna, ok = index.cdna_of(tx, g)
     plus = b.tx_strand[tx] > 0
-    if len(index.in_start):
+    n_in = len(index.in_start)
+    if n_in:
         j = np.searchsorted(index.in_key_end, tx * SHIFT + g, side="left")
-        jc = np.minimum(j, len(index.in_start) - 1)
+        jc = np.minimum(j, n_in - 1)
         s, e = index.in_start[jc], index.in_end[jc]
-        inok = ~ok & (j < len(index.in_start)) & (index.in_tx[jc] == tx) & (s <= g) & (g <= e)
+        inok = ~ok & (j < n_in) & (index.in_tx[jc] == tx) & (s <= g) & (g <= e)
         dl, dr = g - s + 1, e - g + 1
-        cl, _ = index.cdna_of(tx, s - 1)
-        cr, _ = index.cdna_of(tx, e + 1)
+        # cDNA positions of the exon bases either side of the intron (s - 1 and e + 1)
+        lx = index.in_left_exon[jc]
+        cl = index.ex_cdna_off[lx] + np.where(plus, b.ex_end[lx] - b.ex_start[lx], 0) + 1
+        cr = index.ex_cdna_off[lx + 1] + np.where(plus, 0, b.ex_end[lx + 1] - b.ex_start[lx + 1]) + 1
         use_left = np.where(plus, dl <= dr, dl < dr)
         anchor = np.where(ok, cdna, np.where(use_left, cl, cr))
         off = np.where(ok, 0, np.where(use_left, np.where(plus, dl, -dl), np.where(plus, -dr, dr)))
@@ -61,83 +66,121 @@ def c_coords(index: TranscriptIndex, tx: np.ndarray, g: np.ndarray) -> list[str]
     star = coding & (anchor > ce)
     val = np.where(coding, np.where(star, anchor - ce, np.where(anchor < cs, anchor - cs, anchor - cs + 1)),
                    anchor)
-    valid = ok | inok
-    return [("" if not v else f"{'*' if st else ''}{x}{'' if o == 0 else (f'+{o}' if o > 0 else o)}")
-            for v, st, x, o in zip(valid.tolist(), star.tolist(), val.tolist(), off.tolist())]
+    return ok | inok, star, val, off
 
 
-def _shift(reference: Reference, contig: str, pos: int, ref: str, alt: str) -> tuple:
+def _shift(seq: Prefetch, pos: int, ref: str, alt: str) -> tuple:
     """Leftmost and rightmost equivalent placements of an insertion or deletion.
 
     Returns (left_pos, left_seq, right_pos, right_seq): position of the first deleted
     base (or of the base after an insertion) and the rotated indel sequence."""
-    seq = ref or alt
+    s = ref or alt
     lo = max(1, pos - _WINDOW)
-    hi = pos + len(ref) + _WINDOW
-    w = reference.fetch(contig, lo, hi)
+    w = seq.fetch(lo, pos + len(ref) + _WINDOW)
     i0 = pos - lo                          # index in w of `pos`
     # right shift: the base after the indel equals the indel's first base
-    p, s = i0, seq
+    p = i0
     after = p + len(ref)
     while after < len(w) and w[after] == s[0]:
         s = s[1:] + s[0]
         p += 1
         after += 1
     right = (p + lo, s)
-    p, s = i0, seq
+    p, s = i0, ref or alt
     while p - 1 >= 0 and w[p - 1] == s[-1]:
         s = s[-1] + s[:-1]
         p -= 1
     return p + lo, s, right[0], right[1]
 
 
+def _snv_ops(ref: list[str], alt: list[str], alleles: list[int], table: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into `table` of the '+' and '-' strand ops ("A>G", "T>C") of SNV alleles;
+    there are only a dozen distinct ones, so each string is built once."""
+    r = "".join(map(ref.__getitem__, alleles)).encode("utf-8")
+    a = "".join(map(alt.__getitem__, alleles)).encode("utf-8")
+    if len(r) != len(alleles) or len(a) != len(alleles):     # not ASCII: one string each
+        table += [f"{ref[x]}>{alt[x]}" for x in alleles]
+        table += [f"{ref[x].translate(_COMP)}>{alt[x].translate(_COMP)}" for x in alleles]
+        first = np.arange(len(table) - 2 * len(alleles), len(table) - len(alleles))
+        return first, first + len(alleles)
+    key = np.frombuffer(r, np.uint8).astype(np.int64) << 8 | np.frombuffer(a, np.uint8)
+    uniq = np.flatnonzero(np.bincount(key, minlength=1 << 16))
+    code = np.zeros(1 << 16, np.int64)
+    code[uniq] = len(table) + 2 * np.arange(len(uniq))
+    for k in uniq.tolist():
+        x, y = chr(k >> 8), chr(k & 255)
+        table += [f"{x}>{y}", f"{x.translate(_COMP)}>{y.translate(_COMP)}"]
+    return code[key], code[key] + 1
+
+
 def _allele_ops(chunk: VcfChunk, reference: Reference | None, alleles: np.ndarray) -> tuple:
     """Per allele, the described genomic range and operation for a + strand transcript
-    (lo_p, hi_p, op_p) and for a - strand one (lo_m, hi_m, op_m); op None = not derivable.
+    (lo_p, hi_p, op_p) and for a - strand one (lo_m, hi_m, op_m), and the table of
+    operation strings; op_* index that table, -1 = not derivable.
 
     Indels are shifted 3' in transcript orientation (right for +, left for -) and
     insertions become dup where HGVS says so."""
     n = len(alleles)
     lo_p, hi_p = chunk.a_pos[alleles].copy(), chunk.a_end[alleles].copy()
     lo_m, hi_m = lo_p.copy(), hi_p.copy()
-    op_p, op_m = np.empty(n, dtype=object), np.empty(n, dtype=object)
+    op_p, op_m = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+    table = ["del", "dup"]
+    DEL, DUP = 0, 1
     kind = chunk.a_kind[alleles]
     ref, alt = chunk.a_ref, chunk.a_alt_n
     x = np.nonzero(kind == Kind.SNV)[0]
-    xa = alleles[x].tolist()
-    op_p[x] = [f"{ref[a]}>{alt[a]}" for a in xa]
-    op_m[x] = [f"{ref[a].translate(_COMP)}>{alt[a].translate(_COMP)}" for a in xa]
+    if len(x):
+        op_p[x], op_m[x] = _snv_ops(ref, alt, alleles[x].tolist(), table)
+
+    def add(values: list[str]) -> np.ndarray:
+        table.extend(values)
+        return np.arange(len(table) - len(values), len(table), dtype=np.int64)
+
     x = np.nonzero((kind == Kind.MNV) | (kind == Kind.DELINS))[0]
     xa = alleles[x].tolist()
-    op_p[x] = ["delins" + alt[a] for a in xa]
-    op_m[x] = ["delins" + _rc(alt[a]) for a in xa]
+    op_p[x] = add(["delins" + alt[a] for a in xa])
+    op_m[x] = add(["delins" + _rc(alt[a]) for a in xa])
     if reference is None:
-        return lo_p, hi_p, op_p, lo_m, hi_m, op_m
-    for i in np.nonzero((kind == Kind.INS) | (kind == Kind.DEL))[0].tolist():
-        a = int(alleles[i])
-        contig = chunk.chrom[chunk.a_rec[a]]
+        return lo_p, hi_p, op_p, lo_m, hi_m, op_m, table
+    x = np.nonzero((kind == Kind.INS) | (kind == Kind.DEL))[0]
+    by_contig: dict[str, list[int]] = {}
+    for i in x.tolist():
+        by_contig.setdefault(chunk.chrom[chunk.a_rec[alleles[i]]], []).append(i)
+    for contig, idx in by_contig.items():
         if not reference.has_contig(contig):
             continue
-        lp, ls, rp, rs = _shift(reference, contig, int(chunk.a_pos[a]), ref[a], alt[a])
-        m = len(ls)
-        if kind[i] == Kind.DEL:
-            lo_p[i], hi_p[i], op_p[i] = rp, rp + m - 1, "del"
-            lo_m[i], hi_m[i], op_m[i] = lp, lp + m - 1, "del"
-            continue
-        if reference.fetch(contig, rp - m, rp - 1) == rs:
-            lo_p[i], hi_p[i], op_p[i] = rp - m, rp - 1, "dup"
-        else:
-            lo_p[i], hi_p[i], op_p[i] = rp - 1, rp, "ins" + rs
-        if reference.fetch(contig, lp, lp + m - 1) == ls:
-            lo_m[i], hi_m[i], op_m[i] = lp, lp + m - 1, "dup"
-        else:
-            lo_m[i], hi_m[i], op_m[i] = lp - 1, lp, "ins" + _rc(ls)
-    return lo_p, hi_p, op_p, lo_m, hi_m, op_m
+        ia = alleles[idx]
+        pad = _WINDOW + np.maximum(chunk.a_end[ia] - chunk.a_pos[ia] + 1, 0) + \
+            np.array([len(alt[a]) for a in ia.tolist()], dtype=np.int64)
+        seq = Prefetch(reference, contig, chunk.a_pos[ia] - pad, chunk.a_end[ia] + pad)
+        done = []                 # (lo_p, hi_p, op_p, lo_m, hi_m, op_m) per allele of idx
+        for a, is_del in zip(ia.tolist(), (kind[idx] == Kind.DEL).tolist()):
+            lp, ls, rp, rs = _shift(seq, int(chunk.a_pos[a]), ref[a], alt[a])
+            m = len(ls)
+            if is_del:
+                done.append((rp, rp + m - 1, DEL, lp, lp + m - 1, DEL))
+                continue
+            if seq.fetch(rp - m, rp - 1) == rs:
+                plus = (rp - m, rp - 1, DUP)
+            else:
+                table.append("ins" + rs)
+                plus = (rp - 1, rp, len(table) - 1)
+            if seq.fetch(lp, lp + m - 1) == ls:
+                done.append(plus + (lp, lp + m - 1, DUP))
+            else:
+                table.append("ins" + _rc(ls))
+                done.append(plus + (lp - 1, lp, len(table) - 1))
+        d = np.array(done, dtype=np.int64).reshape(-1, 6)
+        lo_p[idx], hi_p[idx], op_p[idx], lo_m[idx], hi_m[idx], op_m[idx] = d.T
+    return lo_p, hi_p, op_p, lo_m, hi_m, op_m, table
 
 
 def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
            allele: np.ndarray, tx: np.ndarray, within: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """hgvs_c strings for every pair ('' where not derivable)."""
+    """hgvs_c strings for every pair ('' where not derivable).
+
+    Coordinates are numpy arrays; the per-row Python is one f-string over a prefix
+    (transcript id, c./n., '*') taken from a table of distinct prefixes."""
     b = index.bundle
     n = len(allele)
     out = np.empty(n, dtype=object)
@@ -155,31 +198,54 @@ def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
         uniq, u_idx = al[first], np.cumsum(first) - 1
     else:
         uniq, u_idx = np.unique(al, return_inverse=True)
-    lo_p, hi_p, op_p, lo_m, hi_m, op_m = _allele_ops(chunk, reference, uniq)
+    lo_p, hi_p, op_p, lo_m, hi_m, op_m, table = _allele_ops(chunk, reference, uniq)
     t = tx[rows]
     plus = b.tx_strand[t] > 0
     g_lo = np.where(plus, lo_p[u_idx], lo_m[u_idx])
     g_hi = np.where(plus, hi_p[u_idx], hi_m[u_idx])
     op = np.where(plus, op_p[u_idx], op_m[u_idx])
-    good = np.nonzero(op != None)[0]  # noqa: E711 (element-wise)
-    if len(good) < len(rows):
-        rows, t, plus, g_lo, g_hi, op = rows[good], t[good], plus[good], g_lo[good], g_hi[good], op[good]
     # coordinates of the 5' and 3' ends in transcript orientation
     g5 = np.where(plus, g_lo, g_hi)
     g3 = np.where(plus, g_hi, g_lo)
-    c5 = np.array(c_coords(index, t, g5), dtype=object)
-    rng = np.nonzero(g_lo != g_hi)[0]
-    c3 = c5.copy()
-    if len(rng):
-        c3[rng] = c_coords(index, t[rng], g3[rng])
-    pref = np.where(index.cds_cdna_start[t] > 0, ":c.", ":n.").astype(object)
-    ids = b.tx_id[t]
-    single = (g_lo == g_hi).tolist()
-    res = [("" if not x or not y else (f"{i}{p}{x}{o}" if one else f"{i}{p}{x}_{y}{o}"))
-           for i, p, x, y, o, one in zip(ids.tolist(), pref.tolist(), c5.tolist(), c3.tolist(),
-                                         op.tolist(), single)]
-    out[rows] = res
+    valid, star, val, off = c_parts(index, t, g5)
+    keep = valid & (op >= 0)
+    rng = np.flatnonzero(keep & (g_lo != g_hi))
+    valid3, star3, val3, off3 = c_parts(index, t[rng], g3[rng])
+    keep[rng[~valid3]] = False
+    # distinct prefixes "ENST...:c." / ":n." (+ '*'), one string each
+    pkey = t * 2 + star
+    seen = np.zeros(2 * b.n_transcripts, bool)
+    seen[pkey[keep]] = True
+    ukey = np.flatnonzero(seen)
+    ut = ukey >> 1
+    pre_tab = pa.array([f"{i}{':c.' if c else ':n.'}{'*' if s else ''}" for i, c, s in zip(
+        b.tx_id[ut].tolist(), (index.cds_cdna_start[ut] > 0).tolist(), (ukey & 1).tolist())], pa.string())
+    lut = np.zeros(2 * b.n_transcripts, np.int32)
+    lut[ukey] = np.arange(len(ukey), dtype=np.int32)
+    ops = pa.array(table, pa.string())
+    k = np.flatnonzero(keep & (g_lo == g_hi))
+    out[rows[k]] = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), ops.take(op[k]))
+    r3 = np.flatnonzero(valid3)
+    k = rng[r3]
+    out[rows[k]] = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), "_",
+                         pc.if_else(star3[r3], "*", ""), _num(val3[r3]), _signed(off3[r3]), ops.take(op[k]))
     return out
+
+
+def _num(v: np.ndarray) -> pa.Array:
+    return pc.cast(pa.array(v), pa.string())
+
+
+def _signed(v: np.ndarray) -> pa.Array:
+    """'+N' / '-N' / '' (for 0), as HGVS writes intron offsets."""
+    s = _num(v)
+    return pc.if_else(v > 0, pc.binary_join_element_wise("+", s, ""), pc.if_else(v == 0, "", s))
+
+
+def _join(*parts: pa.Array | str) -> np.ndarray:
+    """Row-wise concatenation of string columns, done by Arrow in C++: per-row Python
+    f-strings over ~2M rows a chunk set cost more than all the coordinate arithmetic."""
+    return pc.binary_join_element_wise(*parts, "").to_numpy(zero_copy_only=False)
 
 
 def hgvs_p(tx_id: str, mask: int, aa_r: str, aa_a: str, first: int, frameshift: bool) -> str:

@@ -15,17 +15,15 @@ from ncls import NCLS
 from .model import Bundle
 
 SHIFT = np.int64(1 << 32)
-
-
-def _labels(num: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """Object array of 'num/total' strings (exon and intron numbers, VEP style)."""
-    out = np.empty(len(num), dtype=object)
-    out[:] = [f"{a}/{b}" for a, b in zip(num.tolist(), total.tolist())]
-    return out
+I32 = np.int32      # positions, counts and row numbers (contig positions fit); keys stay int64
 
 
 class TranscriptIndex:
-    """Overlap queries (transcript +/- flank) and exon/intron/cDNA lookup tables."""
+    """Overlap queries (transcript +/- flank) and exon/intron/cDNA lookup tables.
+
+    Exon and intron labels ("3/10") are not stored (two million strings would be most of
+    the index's memory): `exon_labels` / `intron_labels` format them for output rows only.
+    """
 
     def __init__(self, bundle: Bundle, flank: int = 5000) -> None:
         self.bundle = bundle
@@ -40,9 +38,9 @@ class TranscriptIndex:
         # ---- exons
         ex_off = b.tx_exon_off.astype(np.int64)
         n_ex = np.diff(ex_off)
-        self.n_exons = n_ex
+        self.n_exons = n_ex.astype(I32)
         ex_tx = np.repeat(tx_ids, n_ex)
-        self.ex_tx = ex_tx
+        self.ex_tx = ex_tx.astype(I32)
         ex_len = b.ex_end - b.ex_start + 1
         csum = np.concatenate(([0], np.cumsum(ex_len)))
         before = csum[:-1] - csum[ex_off[:-1]][ex_tx]          # exonic bases 5' (genomic) of exon
@@ -50,28 +48,29 @@ class TranscriptIndex:
         after = self.tx_cdna_len[ex_tx] - before - ex_len
         plus_ex = b.tx_strand[ex_tx] > 0
         # cDNA position of an exon's first base in transcript orientation, minus one
-        self.ex_cdna_off = np.where(plus_ex, before, after)
-        k = np.arange(len(ex_tx), dtype=np.int64) - ex_off[:-1][ex_tx]
-        self.ex_number = np.where(plus_ex, k + 1, n_ex[ex_tx] - k)
-        self.ex_label = _labels(self.ex_number, n_ex[ex_tx])
+        self.ex_cdna_off = np.where(plus_ex, before, after).astype(I32)
         self.ex_key_start = ex_tx * SHIFT + b.ex_start
         self.ex_key_end = ex_tx * SHIFT + b.ex_end
+        del before, after, plus_ex, csum, ex_len
 
         # ---- introns: between consecutive exons of a transcript
         same = ex_tx[:-1] == ex_tx[1:] if len(ex_tx) else np.zeros(0, bool)
         in_tx = ex_tx[:-1][same]
-        self.in_tx = in_tx
-        self.in_start = b.ex_end[:-1][same] + 1
-        self.in_end = b.ex_start[1:][same] - 1
-        self.in_left_exon = np.nonzero(same)[0].astype(np.int64)  # exon 5' (genomic) of the intron
+        self.in_tx = in_tx.astype(I32)
+        self.in_start = (b.ex_end[:-1][same] + 1).astype(I32)
+        self.in_end = (b.ex_start[1:][same] - 1).astype(I32)
+        self.in_left_exon = np.flatnonzero(same).astype(I32)  # exon 5' (genomic) of the intron
         n_in = np.maximum(n_ex - 1, 0)
-        self.n_introns = n_in
-        in_off = np.concatenate(([0], np.cumsum(n_in)))
-        kin = np.arange(len(in_tx), dtype=np.int64) - in_off[:-1][in_tx]
-        self.in_number = np.where(b.tx_strand[in_tx] > 0, kin + 1, n_in[in_tx] - kin)
-        self.in_label = _labels(self.in_number, n_in[in_tx])
+        self.n_introns = n_in.astype(I32)
+        self.in_off = np.concatenate(([0], np.cumsum(n_in)))    # introns of tx i: [in_off[i], in_off[i+1])
         self.in_key_start = in_tx * SHIFT + self.in_start
         self.in_key_end = in_tx * SHIFT + self.in_end
+        del ex_tx, in_tx, same
+        self._labels = np.zeros(0, dtype=object)     # label cache, see _label
+        self._have = np.zeros(0, dtype=bool)
+        self._label_base = int(max(n_ex.max(initial=0), 1)) + 1
+        self._cdna_key: np.ndarray | None = None     # see genomic_of
+        self._cdna_exon: np.ndarray | None = None
 
         # ---- CDS in cDNA coordinates (transcript orientation), 0 when non-coding
         coding = b.tx_cds_start > 0
@@ -133,3 +132,81 @@ class TranscriptIndex:
         plus = b.tx_strand[tx] > 0
         within = np.where(plus, pos - b.ex_start[ic], b.ex_end[ic] - pos)
         return np.where(ok, self.ex_cdna_off[ic] + within + 1, 0), ok
+
+    def _cdna_table(self) -> None:
+        """Exons sorted by (transcript, cDNA offset), built on first use (only codon
+        effects need it): `_cdna_exon` lists exon rows in transcript order, so reversed
+        within a transcript on strand -1."""
+        if self._cdna_key is not None:
+            return
+        b = self.bundle
+        ex_off = b.tx_exon_off.astype(np.int64)
+        i = np.arange(len(self.ex_tx), dtype=np.int64)
+        t = self.ex_tx
+        perm = np.where(b.tx_strand[t] > 0, i, ex_off[t] + ex_off[t + 1] - 1 - i).astype(I32)
+        self._cdna_exon = perm
+        self._cdna_key = t * SHIFT + self.ex_cdna_off[perm]
+
+    def exons_in_cdna(self, tx: int, lo: int, hi: int) -> list[int]:
+        """Exon rows of `tx` holding any of cDNA positions lo..hi, in transcript order."""
+        self._cdna_table()
+        first = int(np.searchsorted(self._cdna_key, tx * SHIFT + max(lo, 1) - 1, side="right")) - 1
+        last = int(np.searchsorted(self._cdna_key, tx * SHIFT + hi - 1, side="right")) - 1
+        return [e for e in self._cdna_exon[max(first, 0):last + 1].tolist() if self.ex_tx[e] == tx]
+
+    def genomic_of(self, tx: np.ndarray, cdna: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Genomic position of cDNA position `cdna` (1-based, transcript orientation) of
+        `tx`, and whether there is one (the position is 0 where there is not)."""
+        b = self.bundle
+        self._cdna_table()
+        tx = np.asarray(tx, dtype=np.int64)
+        cdna = np.asarray(cdna, dtype=np.int64)
+        if len(self.ex_tx) == 0:
+            return np.zeros(len(tx), np.int64), np.zeros(len(tx), bool)
+        k = np.searchsorted(self._cdna_key, tx * SHIFT + cdna - 1, side="right") - 1
+        e = self._cdna_exon[np.maximum(k, 0)]
+        within = cdna - 1 - self.ex_cdna_off[e]
+        ok = (k >= 0) & (self.ex_tx[e] == tx) & (cdna >= 1) & (within <= b.ex_end[e] - b.ex_start[e])
+        g = np.where(b.tx_strand[tx] > 0, b.ex_start[e] + within, b.ex_end[e] - within)
+        return np.where(ok, g, 0), ok
+
+    # ------------------------------------------------------------------ labels
+    def exon_number(self, e: np.ndarray) -> np.ndarray:
+        """Exon number (transcript direction, 1-based) of global exon rows `e`."""
+        b = self.bundle
+        t = self.ex_tx[e]
+        k = e - b.tx_exon_off[t]
+        return np.where(b.tx_strand[t] > 0, k + 1, self.n_exons[t] - k)
+
+    def intron_number(self, i: np.ndarray) -> np.ndarray:
+        """Intron number (transcript direction, 1-based) of global intron rows `i`."""
+        t = self.in_tx[i]
+        k = i - self.in_off[t]
+        return np.where(self.bundle.tx_strand[t] > 0, k + 1, self.n_introns[t] - k)
+
+    def exon_labels(self, e: np.ndarray) -> np.ndarray:
+        """'number/count' of exon rows `e` (object array)."""
+        return self._label(self.exon_number(e), self.n_exons[self.ex_tx[e]])
+
+    def intron_labels(self, i: np.ndarray) -> np.ndarray:
+        """'number/count' of intron rows `i` (object array)."""
+        return self._label(self.intron_number(i), self.n_introns[self.in_tx[i]])
+
+    def _label(self, num: np.ndarray, total: np.ndarray) -> np.ndarray:
+        """Labels from a cache indexed by num * base + total: only a few thousand distinct
+        (number, count) pairs occur, so each string is made once per index."""
+        key = num.astype(np.int64) * self._label_base + total
+        if not len(key):
+            return np.empty(0, dtype=object)
+        top = int(key.max()) + 1
+        if top > len(self._labels):
+            self._labels = np.concatenate([self._labels, np.zeros(top - len(self._labels), dtype=object)])
+            self._have = np.concatenate([self._have, np.zeros(top - len(self._have), dtype=bool)])
+        want = np.zeros(len(self._labels), bool)
+        want[key] = True
+        new = np.flatnonzero(want & ~self._have)
+        if len(new):
+            self._labels[new] = [f"{k // self._label_base}/{k % self._label_base}" for k in new.tolist()]
+            self._have[new] = True
+        return self._labels[key]
+

@@ -184,3 +184,20 @@ def test_rows_grouped_by_allele():
     p = annotate_chunk(BUNDLE, TranscriptIndex(BUNDLE), chunk, None)
     assert np.all(np.diff(p.allele) >= 0)
     assert set(p.allele.tolist()) == {0, 1, 2}
+
+
+def test_index_cdna_to_genomic_and_labels():
+    from tiny_models import demo_bundle as _demo
+    b = _demo()
+    ix = TranscriptIndex(b)
+    t = {str(x): i for i, x in enumerate(b.tx_id)}
+    # TXM (strand -1): exons 1201-1250 (cDNA 1-50), 1101-1160 (51-110), 1001-1060 (111-170)
+    g, ok = ix.genomic_of(np.array([t["TXM"]] * 4), np.array([1, 50, 51, 171]))
+    assert g.tolist() == [1250, 1201, 1160, 0] and ok.tolist() == [True, True, True, False]
+    c, _ = ix.cdna_of(np.array([t["TXM"]] * 3), g[:3])
+    assert c.tolist() == [1, 50, 51]
+    assert [int(b.ex_start[e]) for e in ix.exons_in_cdna(t["TXM"], 45, 115)] == [1201, 1101, 1001]
+    e = np.arange(b.tx_exon_off[t["TXM"]], b.tx_exon_off[t["TXM"] + 1])
+    assert ix.exon_labels(e).tolist() == ["3/3", "2/3", "1/3"]          # genomic order
+    i = np.arange(ix.in_off[t["TXP"]], ix.in_off[t["TXP"] + 1])
+    assert ix.intron_labels(i).tolist() == ["1/2", "2/2"]

@@ -47,3 +47,18 @@ def test_vt_bgzip_with_gzipped_gzi(tmp_path):
     assert ref.fetch("chr20", 60000001, 60000010) == "AAAAACTGGA"
     assert ref.fetch("20", 1, 5) == "NNNNN"
     assert sorted(p.name for p in VT.parent.iterdir()) == before  # nothing written there
+
+
+def test_prefetch_answers_like_fetch(tmp_path):
+    import numpy as np
+
+    from annotator.engine.fasta import Prefetch
+    seq = "ACGTTGCAAC" * 30
+    ref = Reference.open(write_fasta(tmp_path, {"1": seq}))
+    pre = Prefetch(ref, "chr1", np.array([10, 40, 280]), np.array([20, 50, 400]), gap=5)
+    assert len(pre.lo) == 3                          # 10-20 and 40-50 stay apart (gap 5)
+    for s, e in [(10, 20), (12, 15), (40, 50), (290, 300), (295, 900), (1, 5), (18, 45), (0, 3)]:
+        assert pre.fetch(s, e) == ref.fetch("1", s, e)  # outside the stretches: falls back
+    codes, held = pre.codes(np.array([10, 21, 300, 301]))
+    assert held.tolist() == [True, False, True, False]   # 301 is past the contig end
+    assert bytes(codes[held]).decode() == seq[9] + seq[299]
