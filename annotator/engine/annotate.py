@@ -32,7 +32,7 @@ from annotator.engine.overlap import TranscriptIndex
 from annotator.engine.pairs import Pairs
 from annotator.engine.runlog import RunLog
 from annotator.engine.summary import Summary
-from annotator.engine.tables import (TRANSCRIPT_SCHEMA, VARIANT_SCHEMA, BundleColumns, ChunkColumns,
+from annotator.engine.tables import (PARQUET_OPTIONS, TRANSCRIPT_SCHEMA, VARIANT_SCHEMA, BundleColumns, ChunkColumns,
                                       transcript_table, variant_table)
 from annotator.engine.vcf import open_vcf
 
@@ -40,7 +40,6 @@ Progress = Callable[[float], None]
 _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
 _NEARBY = so.BIT["upstream_gene_variant"] | so.BIT["downstream_gene_variant"] | so.BIT["intergenic_variant"]
 _GENIC = np.uint64(((1 << len(so.NAMES)) - 1) & ~_NEARBY)   # a gene counts as hit when the allele is inside it
-_CODEC = "zstd"
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def _order_pairs(pairs: Pairs) -> Pairs:
 
 
 def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path | None = None,
-             cache_dir: Path | None = None, chunk_size: int = 100_000,
+             cache_dir: Path | None = None, chunk_size: int = 20_000,
              progress: Progress | None = None) -> AnnotationResult:
     """Annotate `input_path` into `outdir`; raises AnnotationError (one-line message) on bad input."""
     t0 = time.perf_counter()
@@ -149,8 +148,8 @@ def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle: Bundle, 
     stats = Summary()
     with open_vcf(input_path, chunk_size=chunk_size) as reader, \
             BgzfWriter(stage / final["vcf"].name) as vcf_out, \
-            pq.ParquetWriter(stage / final["parquet"].name, VARIANT_SCHEMA, compression=_CODEC) as vwriter, \
-            pq.ParquetWriter(stage / final["transcripts"].name, TRANSCRIPT_SCHEMA, compression=_CODEC) as twriter, \
+            pq.ParquetWriter(stage / final["parquet"].name, VARIANT_SCHEMA, **PARQUET_OPTIONS) as vwriter, \
+            pq.ParquetWriter(stage / final["transcripts"].name, TRANSCRIPT_SCHEMA, **PARQUET_OPTIONS) as twriter, \
             ThreadPoolExecutor(1, thread_name_prefix="read") as read_ahead, \
             ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
         log.line(f"format {reader.fileformat}, {len(reader.samples)} samples")
@@ -179,7 +178,8 @@ def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle: Bundle, 
             ttable = transcript_table(bcols, chunk, cols, pairs, strand)
             vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
             escaped = {c: bcols.escaped_take(c, pairs.tx) for c in ("gene", "gene_id", "transcript", "biotype")}
-            columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand, escaped)
+            columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand, escaped,
+                                       cols.ids, bcols.ids_clean)
             record_csq = csq.record_csq(chunk.n_records, chunk.a_rec[pairs.allele], columns)
             lines = csq.annotate_lines(chunk.lines, record_csq, drop_existing=has_csq, sites_only=not reader.samples)
             written.append(writer.submit(write, ttable, vtable, csq.text(lines)))

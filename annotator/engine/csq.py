@@ -36,9 +36,13 @@ def header_line(bundle_name: str) -> str:
             f'(bundle {bundle_name}). Format: {"|".join(FIELDS)}">')
 
 
+def needs_escape(col: pa.Array) -> bool:
+    return len(col) > 0 and bool(pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py())
+
+
 def escape(col: pa.Array) -> pa.Array:
     """Percent-encode the characters that cannot appear inside a CSQ value."""
-    if len(col) == 0 or not pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py():
+    if not needs_escape(col):
         return col
     for ch, rep in _ESCAPES:
         col = pc.replace_substring(col, ch, rep)
@@ -71,10 +75,17 @@ def _is_plain(alt: str) -> bool:
 
 
 def pair_columns(ttable: pa.Table, alleles: np.ndarray, pairs_allele: np.ndarray, strand: np.ndarray,
-                 escaped_names: dict[str, pa.Array]) -> dict[str, pa.Array]:
-    """CSQ field values per pair, from the transcript table (bundle names pre-escaped)."""
+                 escaped_names: dict[str, pa.Array], allele_ids: pa.Array, names_clean: bool) -> dict[str, pa.Array]:
+    """CSQ field values per pair, from the transcript table.
+
+    Bundle names come pre-escaped; IDs are escaped per allele before being spread over pairs;
+    HGVS strings hold only HGVS syntax and a transcript id, so when the bundle's ids are clean
+    only the '=' of a synonymous p. needs encoding.
+    """
     t = {name: ttable.column(name).combine_chunks() for name in ttable.column_names}
-    ids = t["id"]
+    ids = escape(pc.if_else(pc.equal(allele_ids, "."), "", allele_ids)).take(pa.array(pairs_allele))
+    hgvs_c = t["hgvs_c"] if names_clean else escape(t["hgvs_c"])
+    hgvs_p = pc.replace_substring(t["hgvs_p"], "=", "%3D") if names_clean else escape(t["hgvs_p"])
     distance = pc.if_else(pc.greater(t["distance"], 0), pc.cast(t["distance"], pa.string()), "")
     return {
         "Allele": pa.array(alleles[pairs_allele], pa.string()),
@@ -83,10 +94,10 @@ def pair_columns(ttable: pa.Table, alleles: np.ndarray, pairs_allele: np.ndarray
         "Feature_type": _FEATURE_TYPE.take(pa.array((strand != 0).astype(np.int8))),
         "Feature": escaped_names["transcript"], "BIOTYPE": escaped_names["biotype"],
         "EXON": t["exon"], "INTRON": t["intron"],
-        "HGVSc": escape(t["hgvs_c"]), "HGVSp": escape(t["hgvs_p"]),
+        "HGVSc": hgvs_c, "HGVSp": hgvs_p,
         "cDNA_position": t["cdna_pos"], "CDS_position": t["cds_pos"], "Protein_position": t["protein_pos"],
         "Amino_acids": t["amino_acids"], "Codons": t["codons"],
-        "Existing_variation": escape(pc.if_else(pc.equal(ids, "."), "", ids)),
+        "Existing_variation": ids,
         "DISTANCE": distance, "STRAND": _STRAND.take(pa.array(strand.astype(np.int8) + 1)),
     }
 

@@ -5,11 +5,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from annotator.engine import so
 from annotator.engine.variants import Kind, VcfChunk
 
-_TRANSITIONS = {("A", "G"), ("G", "A"), ("C", "T"), ("T", "C")}
+_TRANSITIONS = np.array(["AG", "GA", "CT", "TC"])
+
+
+def _count(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and their counts by hashing (np.unique sorts a million strings)."""
+    codes, names = pd.factorize(np.asarray(values, dtype=object), sort=False)
+    return np.asarray(names, dtype=object), np.bincount(codes, minlength=len(names))
 
 
 @dataclass
@@ -36,7 +43,8 @@ class Summary:
         self.alleles += chunk.n_alleles
         self.transcript_rows += len(pair_masks)
         self.rsids_filled += rsids_filled
-        self.chromosomes.update(chunk.chrom)
+        names, counts = _count(chunk.chrom)
+        self.chromosomes.update(dict(zip(names.tolist(), counts.tolist())))
         kinds, counts = np.unique(chunk.a_kind, return_counts=True)
         for k, c in zip(kinds.tolist(), counts.tolist()):
             self.variant_types[Kind(k).name] += c
@@ -55,8 +63,9 @@ class Summary:
             self.contigs_skipped.update(np.asarray(chunk.chrom, dtype=object)[skipped].tolist())
         snv = np.flatnonzero(chunk.a_kind == Kind.SNV)
         if len(snv):
-            pairs = zip((chunk.a_ref[i] for i in snv), (chunk.a_alt_n[i] for i in snv))
-            ti = sum(1 for p in pairs if p in _TRANSITIONS)
+            ref = np.asarray(chunk.a_ref, dtype=object)[snv].astype("U1")
+            alt = np.asarray(chunk.a_alt_n, dtype=object)[snv].astype("U1")
+            ti = int(np.isin(np.char.add(ref, alt), _TRANSITIONS).sum())
             self.transitions += ti
             self.transversions += len(snv) - ti
 
