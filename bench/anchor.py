@@ -24,7 +24,8 @@ BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 @dataclass
 class Run:
     wall_s: float
-    peak_rss_mb: float
+    peak_rss_mb: float        # the command's own peak RSS
+    peak_tree_pss_mb: float   # peak summed PSS of the command and its worker processes
     returncode: int
     stderr: str
 
@@ -34,7 +35,7 @@ def run_measured(cmd: list[str]) -> Run:
     out = subprocess.run([sys.executable, "-m", "bench.measure", *cmd], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parent.parent)
     r = json.loads(out.stdout)
-    return Run(r["wall_s"], r["peak_rss_mb"], r["returncode"], r["stderr"])
+    return Run(r["wall_s"], r["peak_rss_mb"], r["peak_tree_pss_mb"], r["returncode"], r["stderr"])
 
 
 def plain_fasta(workdir: Path) -> Path:

@@ -10,36 +10,28 @@ import os
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
-from annotator.engine import csq, so
+from annotator.engine import csq
 from annotator.engine.bgzf import BgzfWriter
-from annotator.engine.bundle import load_bundle, lookup_rsids, resolve_bundle
-from annotator.engine.consequence import annotate_chunk
+from annotator.engine.bundle import resolve_bundle
+from annotator.engine.chunk import ChunkAnnotator, ChunkResult, load_model, reference_for
 from annotator.engine.errors import AnnotationError
-from annotator.engine.fasta import Reference
-from annotator.engine.model import Bundle
-from annotator.engine.overlap import TranscriptIndex
-from annotator.engine.pairs import Pairs
+from annotator.engine.parallel import OrderedPool, default_processes
 from annotator.engine.runlog import RunLog
 from annotator.engine.summary import Summary
-from annotator.engine.tables import (PARQUET_OPTIONS, TRANSCRIPT_SCHEMA, VARIANT_SCHEMA, BundleColumns, ChunkColumns,
-                                      transcript_table, variant_table)
+from annotator.engine.tables import PARQUET_OPTIONS, TRANSCRIPT_SCHEMA, VARIANT_SCHEMA
+from annotator.engine.variants import VcfChunk
 from annotator.engine.vcf import open_vcf
 
 Progress = Callable[[float], None]
 _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
-_NEARBY = so.BIT["upstream_gene_variant"] | so.BIT["downstream_gene_variant"] | so.BIT["intergenic_variant"]
-_GENIC = np.uint64(((1 << len(so.NAMES)) - 1) & ~_NEARBY)   # a gene counts as hit when the allele is inside it
 
 
 @dataclass(frozen=True)
@@ -68,24 +60,14 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GAS_CACHE_DIR") or Path.home() / ".cache" / "gas")
 
 
-@lru_cache(maxsize=4)
-def _load(bundle_path: str) -> tuple[Bundle, TranscriptIndex, BundleColumns, dict]:
-    """Bundles are loaded once per process: the worker annotates many jobs with the same one."""
-    bundle = load_bundle(Path(bundle_path))
-    meta = json.loads((Path(bundle_path) / "meta.json").read_text())
-    return bundle, TranscriptIndex(bundle), BundleColumns(bundle), meta
-
-
-def _order_pairs(pairs: Pairs) -> Pairs:
-    """Rows grouped by allele (hence by record), transcripts in bundle order within an allele."""
-    order = np.lexsort((pairs.tx, pairs.allele))
-    return Pairs(**{k: v[order] for k, v in vars(pairs).items()})
-
-
 def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path | None = None,
              cache_dir: Path | None = None, chunk_size: int = 20_000,
-             progress: Progress | None = None) -> AnnotationResult:
-    """Annotate `input_path` into `outdir`; raises AnnotationError (one-line message) on bad input."""
+             progress: Progress | None = None, processes: int | None = None) -> AnnotationResult:
+    """Annotate `input_path` into `outdir`; raises AnnotationError (one-line message) on bad input.
+
+    `processes`: worker processes for the chunks (None: as many as cores, up to 4, for inputs
+    over 2 MB; 0: all in this process).
+    """
     t0 = time.perf_counter()
     input_path, outdir = Path(input_path), Path(outdir)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -101,12 +83,16 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
     try:
         log.line(f"input {input_path} ({input_path.stat().st_size if input_path.exists() else 0:,} bytes)")
         bundle_path = resolve_bundle(genome, cache_dir)
-        bundle, index, bcols, meta = _load(str(bundle_path))
-        fasta = fasta or (Path(meta["fasta"]) if meta.get("fasta") else None)
-        reference = Reference.open(fasta) if fasta else None
+        model = load_model(str(bundle_path))
+        bundle = model.bundle
+        fasta = fasta or (Path(model.meta["fasta"]) if model.meta.get("fasta") else None)
+        if fasta:
+            reference_for(str(fasta))  # open (and index, if needed) once, before any worker starts
         log.line(f"bundle {bundle.name} ({bundle.source}; {bundle.n_transcripts:,} transcripts) from {bundle_path}")
         log.line(f"reference {fasta or 'none: codon-level consequences and HGVS p. are not computed'}")
-        stats = _run(input_path, stage, final, bundle, index, bcols, reference, chunk_size, progress, log)
+        if processes is None:
+            processes = default_processes(input_path.stat().st_size if input_path.exists() else 0)
+        stats = _run(input_path, stage, final, str(bundle_path), fasta, chunk_size, processes, progress, log)
         runtime = time.perf_counter() - t0
         extra = {"input": input_path.name, "bundle": bundle.name, "genome": bundle.genome,
                  "fasta": str(fasta) if fasta else None}
@@ -137,56 +123,38 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
         raise
 
 
-def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle: Bundle, index: TranscriptIndex,
-         bcols: BundleColumns, reference: Reference | None, chunk_size: int, progress: Progress | None,
-         log: RunLog) -> Summary:
-    """Three stages overlap on two cores: reading ahead, annotating (this thread), and writing.
-
-    The writer compresses and encodes with the GIL released (zlib, Arrow), so it runs
-    beside the annotation of the next chunk; queues of depth 1-2 keep memory bounded.
-    """
+def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle_path: str, fasta: Path | None,
+         chunk_size: int, processes: int, progress: Progress | None, log: RunLog) -> Summary:
+    """Reading (ahead, on a thread), annotating (worker processes) and writing (a thread whose
+    parquet encoding and BGZF compression release the GIL) overlap; queues stay short so memory
+    is bounded by a few chunks."""
     stats = Summary()
-    with open_vcf(input_path, chunk_size=chunk_size) as reader, \
+    bundle = load_model(bundle_path).bundle
+    with OrderedPool(processes) as pool, \
+            open_vcf(input_path, chunk_size=chunk_size) as reader, \
             BgzfWriter(stage / final["vcf"].name) as vcf_out, \
             pq.ParquetWriter(stage / final["parquet"].name, VARIANT_SCHEMA, **PARQUET_OPTIONS) as vwriter, \
             pq.ParquetWriter(stage / final["transcripts"].name, TRANSCRIPT_SCHEMA, **PARQUET_OPTIONS) as twriter, \
-            ThreadPoolExecutor(1, thread_name_prefix="read") as read_ahead, \
             ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
-        log.line(f"format {reader.fileformat}, {len(reader.samples)} samples")
+        log.line(f"format {reader.fileformat}, {len(reader.samples)} samples; "
+                 f"{processes or 'no'} worker processes, {chunk_size:,} records a chunk")
         has_csq = any(h.startswith("##INFO=<ID=CSQ,") for h in reader.header_lines)
         header = [h for h in reader.header_lines if not h.startswith("##INFO=<ID=CSQ,")]
         header += [csq.header_line(bundle.name), reader.column_header]
         vcf_out.write(("\n".join(header) + "\n").encode())
+        work = ChunkAnnotator(bundle_path, str(fasta) if fasta else None, has_csq, not reader.samples)
 
-        def write(ttable: pa.Table, vtable: pa.Table, text: bytes) -> None:
-            twriter.write_table(ttable)
-            vwriter.write_table(vtable)
-            vcf_out.write(text)
+        def write(result: ChunkResult) -> None:
+            twriter.write_table(result.transcripts)
+            vwriter.write_table(result.variants)
+            vcf_out.write(result.vcf_text)
 
-        chunks = reader.chunks()
-        next_chunk = read_ahead.submit(next, chunks, None)
         written: deque[Future] = deque()
-        while (chunk := next_chunk.result()) is not None:
-            next_chunk = read_ahead.submit(next, chunks, None)
-            codes, names = pd.factorize(pd.Series(chunk.chrom, dtype=object), sort=False)
-            cids = np.array([bundle.contig_id(c) for c in names], dtype=np.int32)[codes]
-            a_ref = np.asarray(chunk.ref, dtype=object)[chunk.a_rec]
-            rsids = lookup_rsids(bundle, cids[chunk.a_rec], chunk.pos[chunk.a_rec], a_ref, chunk.a_alt)
-            pairs = _order_pairs(annotate_chunk(bundle, index, chunk, reference))
-            strand = np.where(pairs.tx >= 0, bundle.tx_strand[np.maximum(pairs.tx, 0)], 0).astype(np.int8)
-            cols = ChunkColumns.of(chunk, rsids)
-            ttable = transcript_table(bcols, chunk, cols, pairs, strand)
-            vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
-            escaped = {c: bcols.escaped_take(c, pairs.tx) for c in ("gene", "gene_id", "transcript", "biotype")}
-            columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand, escaped,
-                                       cols.ids, bcols.ids_clean)
-            record_csq = csq.record_csq(chunk.n_records, chunk.a_rec[pairs.allele], columns)
-            lines = csq.annotate_lines(chunk.lines, record_csq, drop_existing=has_csq, sites_only=not reader.samples)
-            written.append(writer.submit(write, ttable, vtable, csq.text(lines)))
+        for result in pool.map(work, _read_ahead(reader.chunks())):
+            written.append(writer.submit(write, result))
             while len(written) > 1:
                 written.popleft().result()
-            genes_hit = bundle.gene_name[chosen_tx[((masks & _GENIC) != 0) & (chosen_tx >= 0)]]
-            stats.add(chunk, masks, genes_hit, pairs.mask, cids < 0, cols.rsids_filled)
+            stats.merge(result.stats)
             if progress and reader.total_bytes:
                 progress(min(0.99, reader.bytes_read / reader.total_bytes))
         while written:
@@ -194,6 +162,15 @@ def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle: Bundle, 
     if stats.records == 0:
         log.line("the file has a header but no variant records")
     return stats
+
+
+def _read_ahead(chunks: Iterator[VcfChunk]) -> Iterator[VcfChunk]:
+    """The next chunk is parsed on a thread while the current one is handed out."""
+    with ThreadPoolExecutor(1, thread_name_prefix="read") as reader:
+        upcoming = reader.submit(next, chunks, None)
+        while (chunk := upcoming.result()) is not None:
+            upcoming = reader.submit(next, chunks, None)
+            yield chunk
 
 
 def load_results(path: Path) -> pd.DataFrame:

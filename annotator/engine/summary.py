@@ -69,6 +69,17 @@ class Summary:
             self.transitions += ti
             self.transversions += len(snv) - ti
 
+    def merge(self, other: "Summary") -> None:
+        """Fold in another chunk's Summary (computed in a worker process)."""
+        for name, value in vars(other).items():
+            mine = getattr(self, name)
+            if isinstance(value, set):
+                mine |= value
+            elif isinstance(value, Counter):
+                mine.update(value)
+            else:
+                setattr(self, name, mine + value)
+
     def to_dict(self, runtime_s: float, extra: dict) -> dict:
         top_genes = sorted(self.genes)
         return {

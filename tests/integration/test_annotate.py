@@ -161,3 +161,18 @@ def test_cli_json_output(tiny, tmp_path):
                        capture_output=True, text=True, check=True)
     out = json.loads(p.stdout)
     assert out["records"] == 1 and out["outputs"]["parquet"].endswith("ok.parquet")
+
+
+def test_worker_processes_give_the_same_outputs_as_one_process(tiny, tmp_path):
+    vcf = write_vcf(tmp_path / "sample.vcf", fix_refs(tiny["seq"], RECORDS))
+    one = annotate(vcf, tmp_path / "one", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
+                   chunk_size=2, processes=0)
+    two = annotate(vcf, tmp_path / "two", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
+                   chunk_size=2, processes=2)
+    assert load_results(one.parquet).equals(load_results(two.parquet))
+    assert load_results(one.transcripts).equals(load_results(two.transcripts))
+    with gzip.open(one.vcf, "rb") as a, gzip.open(two.vcf, "rb") as b:
+        assert a.read() == b.read()
+    s1, s2 = json.loads(one.summary.read_text()), json.loads(two.summary.read_text())
+    assert {k: v for k, v in s1.items() if k != "runtime_s"} == {k: v for k, v in s2.items() if k != "runtime_s"}
+    assert "2 worker processes" in two.log.read_text()

@@ -71,3 +71,4 @@ def test_header_line_declares_vep_layout():
     h = csq.header_line("GRCh37")
     assert h.startswith("##INFO=<ID=CSQ,Number=.,Type=String,")
     assert h.split("Format: ")[1].rstrip('">').split("|") == list(csq.FIELDS)
+

@@ -1,0 +1,106 @@
+"""One chunk in, its finished outputs out: the unit of work a worker process runs.
+
+Everything a chunk needs is either in the arguments (small, pickled per chunk) or loaded once
+per process (`load_model`: bundle, index, Arrow columns; a forked worker inherits them from
+the parent copy-on-write). The FASTA is opened per process: a file offset shared across a
+fork would race.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from annotator.engine import csq, so
+from annotator.engine.bundle import load_bundle, lookup_rsids
+from annotator.engine.consequence import annotate_chunk
+from annotator.engine.fasta import Reference
+from annotator.engine.model import Bundle
+from annotator.engine.overlap import TranscriptIndex
+from annotator.engine.pairs import Pairs
+from annotator.engine.summary import Summary
+from annotator.engine.tables import BundleColumns, ChunkColumns, transcript_table, variant_table
+from annotator.engine.variants import VcfChunk
+
+_NEARBY = so.BIT["upstream_gene_variant"] | so.BIT["downstream_gene_variant"] | so.BIT["intergenic_variant"]
+_GENIC = np.uint64(((1 << len(so.NAMES)) - 1) & ~_NEARBY)   # a gene counts as hit when the allele is inside it
+
+
+@dataclass(frozen=True)
+class Model:
+    bundle: Bundle
+    index: TranscriptIndex
+    columns: BundleColumns
+    meta: dict
+
+
+@lru_cache(maxsize=4)
+def load_model(bundle_path: str) -> Model:
+    """Loaded once per process: the service's worker annotates many jobs with the same bundle."""
+    bundle = load_bundle(Path(bundle_path))
+    meta = json.loads((Path(bundle_path) / "meta.json").read_text())
+    return Model(bundle, TranscriptIndex(bundle), BundleColumns(bundle), meta)
+
+
+_references: dict[tuple[int, str], Reference] = {}
+
+
+def reference_for(fasta: str | None) -> Reference | None:
+    """The FASTA opened in this process (never a handle inherited across fork)."""
+    if not fasta:
+        return None
+    key = (os.getpid(), fasta)
+    if key not in _references:
+        _references[key] = Reference.open(Path(fasta))
+    return _references[key]
+
+
+@dataclass
+class ChunkResult:
+    transcripts: pa.Table
+    variants: pa.Table
+    vcf_text: bytes
+    stats: Summary
+
+
+@dataclass(frozen=True)
+class ChunkAnnotator:
+    """Picklable description of the run; calling it annotates one chunk."""
+    bundle_path: str
+    fasta: str | None
+    drop_existing_csq: bool
+    sites_only: bool
+
+    def __call__(self, chunk: VcfChunk) -> ChunkResult:
+        m = load_model(self.bundle_path)
+        bundle = m.bundle
+        codes, names = pd.factorize(pd.Series(chunk.chrom, dtype=object), sort=False)
+        cids = np.array([bundle.contig_id(c) for c in names], dtype=np.int32)[codes]
+        a_ref = np.asarray(chunk.ref, dtype=object)[chunk.a_rec]
+        rsids = lookup_rsids(bundle, cids[chunk.a_rec], chunk.pos[chunk.a_rec], a_ref, chunk.a_alt)
+        pairs = order_pairs(annotate_chunk(bundle, m.index, chunk, reference_for(self.fasta)))
+        strand = np.where(pairs.tx >= 0, bundle.tx_strand[np.maximum(pairs.tx, 0)], 0).astype(np.int8)
+        cols = ChunkColumns.of(chunk, rsids)
+        ttable = transcript_table(m.columns, chunk, cols, pairs, strand)
+        vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
+        escaped = {c: m.columns.escaped_take(c, pairs.tx) for c in ("gene", "gene_id", "transcript", "biotype")}
+        columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand, escaped,
+                                   cols.ids, m.columns.ids_clean)
+        record_csq = csq.record_csq(chunk.n_records, chunk.a_rec[pairs.allele], columns)
+        lines = csq.annotate_lines(chunk.lines, record_csq, self.drop_existing_csq, self.sites_only)
+        stats = Summary()
+        genes_hit = bundle.gene_name[chosen_tx[((masks & _GENIC) != 0) & (chosen_tx >= 0)]]
+        stats.add(chunk, masks, genes_hit, pairs.mask, cids < 0, cols.rsids_filled)
+        return ChunkResult(ttable, vtable, csq.text(lines), stats)
+
+
+def order_pairs(pairs: Pairs) -> Pairs:
+    """Rows grouped by allele (hence by record), transcripts in bundle order within an allele."""
+    order = np.lexsort((pairs.tx, pairs.allele))
+    return Pairs(**{k: v[order] for k, v in vars(pairs).items()})
