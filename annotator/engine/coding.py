@@ -113,13 +113,15 @@ def _strings(keys: np.ndarray, make) -> np.ndarray:
 
 def _snv_codons(index: TranscriptIndex, tx: np.ndarray, c5: np.ndarray) -> tuple[np.ndarray, ...]:
     """For SNV pairs: codon number k0 (0-based), offset of the SNV in it, the genomic
-    positions of the codon's three bases (n x 3) and whether the codon is complete."""
-    cstart, clen = index.cds_cdna_start[tx], index.cds_len[tx]
-    d = c5 - cstart                      # 0-based CDS position
+    positions of the codon's three bases (n x 3) and whether the codon is complete.
+    Codons are counted in the padded frame (TranscriptIndex.cds_pad)."""
+    pad = index.cds_pad[tx]
+    cstart, clen = index.cds_cdna_start[tx] - pad, index.cds_len[tx] + pad
+    d = c5 - cstart                      # 0-based position in the padded CDS
     k0, o = d // 3, d % 3
     g, ok = index.genomic_of(np.repeat(tx, 3), (cstart + 3 * k0)[:, None].repeat(3, 1).ravel()
                              + np.tile(np.arange(3), len(tx)))
-    good = (k0 >= 0) & (3 * k0 + 3 <= clen - clen % 3) & ok.reshape(-1, 3).all(1)
+    good = (k0 >= 0) & (3 * k0 >= pad) & (3 * k0 + 3 <= clen - clen % 3) & ok.reshape(-1, 3).all(1)
     return k0, o, g.reshape(-1, 3), good
 
 
@@ -151,7 +153,7 @@ def _snv_effects(index: TranscriptIndex, chunk: VcfChunk, seqs: dict[int, Prefet
 
     ar, aa_ = aa(wr), aa(wa)
     flags = b.tx_flags[tx]
-    clen = index.cds_len[tx]
+    clen = index.cds_len[tx] + index.cds_pad[tx]
     M, STAR = ord("M"), ord("*")
     bit = {k: U(v) for k, v in BIT.items()}
     m = mask & ~_REFINED
@@ -225,7 +227,8 @@ def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
     for k in rest.tolist():
         a, t = int(allele[k]), int(tx[k])
         contig = b.contigs[b.tx_contig[t]]
-        cstart, clen = int(index.cds_cdna_start[t]), int(index.cds_len[t])
+        pad = int(index.cds_pad[t])     # padded frame: see TranscriptIndex.cds_pad
+        cstart, clen = int(index.cds_cdna_start[t]) - pad, int(index.cds_len[t]) + pad
         flags = int(b.tx_flags[t])
         plus = b.tx_strand[t] > 0
         kind = int(chunk.a_kind[a])
@@ -244,8 +247,8 @@ def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
             k0, k1 = (d5 - 1) // 3, (d3 - 1) // 3
             o = d5 - 3 * k0 - 1
         w_lo, w_hi = 3 * k0 + 1, 3 * k1 + 3
-        if w_hi > clen - clen % 3 or w_lo < 1:
-            continue  # the incomplete terminal codon (or past the CDS): no codon effect
+        if w_hi > clen - clen % 3 or w_lo < 1 + pad:
+            continue  # an incomplete first/last codon (or past the CDS): no codon effect
         wr = reader.cdna(t, cstart + w_lo - 1, cstart + w_hi - 1)
         if len(wr) != w_hi - w_lo + 1:
             continue
@@ -259,9 +262,19 @@ def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
         first = k0 == 0 and flags & CDS_START_COMPLETE
         last = w_hi == clen and flags & CDS_END_COMPLETE and aa_r.endswith("*")
         if frameshift:
-            if first:
+            # VEP's peptide alleles: the whole codons of the changed stretch translated, 'X' for
+            # the trailing partial codon; a stop among them is stop_gained (a frameshift creating
+            # an immediate stop), a stop codon no longer there is stop_lost
+            ca_ = alt_t if between else wa
+            pep_r = "-" if between else aa_r
+            pep_a = (translate(ca_, table) + ("X" if len(ca_) % 3 else "")) or "-"
+            if first and not between:
                 m |= BIT["start_lost"]
-            amino[k] = f"{'-' if between else aa_r}/X"
+            if "*" in pep_a and "*" not in pep_r:
+                m |= BIT["stop_gained"]
+            elif last and "*" in pep_r and "*" not in pep_a:
+                m |= BIT["stop_lost"]
+            amino[k] = f"{pep_r}/{pep_a}"
         else:
             if first and aa_r[:1] == "M" and aa_a[:1] != "M":
                 m |= BIT["start_lost"]
@@ -295,10 +308,10 @@ def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
             tail = reader.cdna(t, cstart + w_hi, cstart + min(w_hi + 30, clen) - 1) if w_hi < clen else ""
             rr, ra = translate(wr + tail, table), translate(wa + tail, table)
             i = next((j for j in range(min(len(rr), len(ra))) if rr[j] != ra[j]), min(len(rr), len(ra)))
-            aa_r, first_p = rr[i:], first_p + i
+            aa_r, aa_a, first_p = rr[i:], ra[i:], first_p + i
         if not frameshift and kind in (Kind.INS, Kind.DEL, Kind.DELINS) and not m & BIT["start_lost"]:
             # flanking codons give p. notation its context (p.Lys5_Glu6insGly, dup)
-            pre = reader.cdna(t, cstart + w_lo - 4, cstart + w_lo - 2) if k0 > 0 else ""
+            pre = reader.cdna(t, cstart + w_lo - 4, cstart + w_lo - 2) if k0 > 0 and 3 * k0 - 3 >= pad else ""
             nxt = reader.cdna(t, cstart + w_hi, cstart + w_hi + 2) if w_hi + 3 <= clen - clen % 3 else ""
             pa, na = translate(pre, table), translate(nxt, table)
             aa_r, aa_a, first_p = pa + aa_r + na, pa + aa_a + na, first_p - len(pa)

@@ -159,7 +159,8 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
         c3[x] = np.where(plus[x], cr, cl)
 
     # ---- coding terms that need no sequence
-    cds_only = in_cds & (n_ex == 1) & (n_in_ov == 0) & (first_ex >= cs) & (last_ex <= ce)
+    # every base in one exon inside the CDS (a deletion running past the transcript end is not)
+    cds_only = in_cds & (n_ex == 1) & (n_in_ov == 0) & (first_ex >= cs) & (last_ex <= ce) & (vs >= ts) & (ve <= te)
     cds_only |= in_cds & ins & (n_ex == 1) & (vs - 1 >= cs) & (vs <= ce)
     cstart = index.cds_cdna_start[t]
     cds5 = c5 - cstart + 1
@@ -177,8 +178,8 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
     m[cds_only & indel & (lend % 3 == 0) & (lend < 0)] |= B["inframe_deletion"]
     m[first_codon] |= B["start_lost"]
     m[in_cds & ~fs & ~first_codon & ~(cds_only & indel & (lend != 0))] |= B["coding_sequence_variant"]
-    clen = index.cds_len[t]
-    partial = in_cds & (clen % 3 != 0) & (np.maximum(cds5, cds3) > clen - clen % 3)
+    clen = index.cds_len[t]       # a padded 5'-incomplete CDS (index.cds_pad) ends in a whole codon
+    partial = in_cds & (index.cds_pad[t] == 0) & (clen % 3 != 0) & (np.maximum(cds5, cds3) > clen - clen % 3)
     m[partial] |= B["incomplete_terminal_codon_variant"] | B["coding_sequence_variant"]
 
     # ---- symbolic alleles: no codon effects; truncation / elongation of exonic sequence
@@ -241,8 +242,9 @@ def positions(index: TranscriptIndex, r: Regions) -> tuple[np.ndarray, np.ndarra
     d5 = np.where(in5, r.c5 - cstart + 1, 0)
     d3 = np.where(in3, r.c3 - cstart + 1, 0)
     cds = _range_strings(d5, d3, in5 | in3)
-    p5 = np.where(in5, (d5 + 2) // 3, 0)
-    p3 = np.where(in3, (d3 + 2) // 3, 0)
+    pad = index.cds_pad[tx]       # protein positions count the N padding of a 5'-incomplete CDS
+    p5 = np.where(in5, (d5 + pad + 2) // 3, 0)
+    p3 = np.where(in3, (d3 + pad + 2) // 3, 0)
     prot = _range_strings(p5, p3, in5 | in3)
     return cdna, cds, prot
 

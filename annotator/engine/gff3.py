@@ -216,7 +216,13 @@ def _cds_segments(b: Bundle, sel: np.ndarray) -> pd.DataFrame:
     seg = seg.sort_values(["tx", "k"], kind="stable")
     length = (seg["end"] - seg["start"] + 1).to_numpy()
     before = seg.assign(n=length).groupby("tx")["n"].cumsum().to_numpy() - length
-    seg["phase"] = ((3 - before % 3) % 3).astype(str)
+    # a 5'-incomplete CDS with an annotated stop starts mid-codon: its frame is fixed from the
+    # 3' end (the same padding as TranscriptIndex.cds_pad), so the first phase is len % 3
+    t = seg["tx"].to_numpy()
+    total = seg.assign(n=length).groupby("tx")["n"].transform("sum").to_numpy()
+    fl = b.tx_flags[t]
+    pad = np.where(((fl & CDS_START_COMPLETE) == 0) & ((fl & CDS_END_COMPLETE) != 0), (3 - total % 3) % 3, 0)
+    seg["phase"] = ((3 - (before + pad) % 3) % 3).astype(str)
     return seg
 
 

@@ -253,7 +253,9 @@ def hgvs_p(tx_id: str, mask: int, aa_r: str, aa_a: str, first: int, frameshift: 
     `first` being the protein position of aa_r[0]."""
     if mask & BIT["start_lost"]:
         return f"{tx_id}:p.Met1?"
-    if frameshift:
+    if frameshift:     # a new frame that starts with a stop is a nonsense change (HGVS)
+        if aa_r and aa_a[:1] == "*":
+            return f"{tx_id}:p.{_aa3(aa_r[:1])}{first}Ter"
         return f"{tx_id}:p.{_aa3(aa_r[:1])}{first}fs" if aa_r else ""
     if aa_r == aa_a:
         return f"{tx_id}:p.{_aa3(aa_r[:1])}{first}=" if aa_r else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from ncls import NCLS
 
-from .model import Bundle
+from .model import CDS_END_COMPLETE, CDS_START_COMPLETE, Bundle
 
 SHIFT = np.int64(1 << 32)
 I32 = np.int32      # positions, counts and row numbers (contig positions fit); keys stay int64
@@ -83,6 +83,15 @@ class TranscriptIndex:
         self.cds_cdna_start = np.where(good, c5, 0)
         self.cds_cdna_end = np.where(good, c3, 0)
         self.cds_len = np.where(good, c3 - c5 + 1, 0)
+        # Reading frame of a CDS with an incomplete 5' end (cds_start_NF): the sources give no
+        # start phase, but when the stop codon is annotated the frame is fixed from the 3' end,
+        # so the first cds_len % 3 bases are the tail of a codon. cds_pad is the number of
+        # virtual bases before the first CDS base (Ensembl's start phase / N padding), 0 else.
+        # Codons, amino acids and protein positions are counted in the padded frame; CDS
+        # positions (cds_pos, c.) are not (Ensembl's genomic2cds vs genomic2pep).
+        pad = (3 - self.cds_len % 3) % 3
+        self.cds_pad = np.where(good & ((b.tx_flags & CDS_START_COMPLETE) == 0)
+                                & ((b.tx_flags & CDS_END_COMPLETE) != 0), pad, 0).astype(np.int64)
 
     # ------------------------------------------------------------------ queries
     def query(self, contig_ids: np.ndarray, starts: np.ndarray,

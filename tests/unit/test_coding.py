@@ -47,7 +47,7 @@ def test_inframe_and_frameshift_indels(ref):
     r = one(ref, ("1", 124, "CGGC", "C"))                  # removes codon 2 (CGG)
     assert (r["terms"], r["amino_acids"], r["codons"]) == ("inframe_deletion", "R/-", "CGG/-")
     r = one(ref, ("1", 125, "GGC", "G"))                   # removes GC at cds 6-7
-    assert (r["terms"], r["amino_acids"]) == ("frameshift_variant", "RQ/X")
+    assert (r["terms"], r["amino_acids"]) == ("frameshift_variant", "RQ/RX")   # VEP: whole codons + X
     r = one(ref, ("1", 126, "G", "GTAA"))                  # in-frame TAA between codons 2 and 3
     assert r["terms"] == "stop_gained&inframe_insertion"
     assert (r["amino_acids"], r["codons"]) == ("-/*", "-/TAA")
@@ -68,3 +68,29 @@ def test_translate_tables():
     assert translate("ATGTAATGG") == "M*W"
     assert translate("AGATGAATA", MITO) == "*WM"
     assert len(STANDARD) == 64
+
+
+def test_frameshift_with_immediate_stop_is_stop_gained(ref):
+    # VEP: the whole alternate codons ("TAA" + partial "C") contain a stop the reference lacks
+    r = one(ref, ("1", 126, "G", "GTAAC"))                 # between codons 2 and 3
+    assert (r["terms"], r["amino_acids"], r["codons"]) == ("stop_gained&frameshift_variant", "-/*X", "-/TAAC")
+    assert r["hgvs_p"] == "TXP:p.Gln3Ter"
+
+
+def test_start_incomplete_cds_is_read_in_the_frame_of_its_stop(ref, tmp_path):
+    from annotator.engine.bundle import write_gff3
+    from annotator.engine.model import CDS_END_COMPLETE
+    from tiny_models import Tx, make_bundle
+    # TXP without the A of its ATG: 119 CDS bases, so the first 2 are the tail of a codon
+    b = make_bundle([Tx("TXS", "1", 1, [(101, 150), (201, 260), (301, 350)], cds=(122, 330),
+                        flags=CDS_END_COMPLETE)], contigs=["1", "2"])
+    r = annotate_rows(b, [("1", 124, "C", "T")], ref)[(0, "TXS")]
+    assert (r["terms"], r["amino_acids"], r["codons"]) == ("missense_variant", "R/W", "Cgg/Tgg")
+    assert (r["cds_pos"], r["protein_pos"], r["hgvs_c"]) == ("3", "2", "TXS:c.3C>T")
+    r = annotate_rows(b, [("1", 328, "T", "C")], ref)[(0, "TXS")]
+    assert (r["terms"], r["amino_acids"]) == ("stop_lost", "*/Q")
+    r = annotate_rows(b, [("1", 122, "T", "C")], ref)[(0, "TXS")]   # the partial first codon
+    assert (r["terms"], r["codons"]) == ("coding_sequence_variant", "")
+    write_gff3(b, tmp_path / "s.gff3")
+    phases = [x.split("\t")[7] for x in (tmp_path / "s.gff3").read_text().splitlines() if "\tCDS\t" in x]
+    assert phases == ["2", "0", "0"]       # exon 1: skip 2, then 27 bases = 9 codons
