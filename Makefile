@@ -28,9 +28,11 @@ bundles: $(STAMP)
 
 setup: $(STAMP) bundles
 
+# Until the embedded stack lands (`gas up`, pipeline issue), `make run` annotates the example VCF.
 run: setup
-	@echo "The embedded stack (gas up) arrives with the pipeline issue; for now annotate a file:"
-	@echo "  $(GAS) annotate ../shared/data/course/test.vcf -o out/ --genome GRCh37"
+	$(GAS) annotate examples/course-test.vcf -o out/ --genome GRCh37
+	@$(PY) -c "import json; s=json.load(open('out/course-test.summary.json')); print('most severe consequences:', json.dumps(s['by_consequence'], indent=1)); print('genes hit:', s['genes_hit'], '  Ti/Tv:', s['ti_tv'])"
+	@echo "Browse it with pandas: $(PY) -c \"import pandas as pd; print(pd.read_parquet('out/course-test.parquet').head(20))\""
 
 test: setup
 	$(PY) -m pytest -q
