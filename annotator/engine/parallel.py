@@ -20,10 +20,13 @@ R = TypeVar("R")
 
 
 def default_processes(input_bytes: int) -> int:
-    """Workers for an input: none for small files (forking costs more than it saves)."""
-    if input_bytes < 2 << 20:
+    """Workers for an input: none for small files (forking costs more than it saves) and none
+    below 4 cores, where the parent's reading and writing already fill a second core: on 2 cores,
+    2 workers measured 10.7 s vs 11.4-12.3 s in-process for 1M variants, at 1.2 GB vs 0.7 GB."""
+    cores = len(os.sched_getaffinity(0))
+    if input_bytes < 2 << 20 or cores < 4:
         return 0
-    return max(0, min(4, len(os.sched_getaffinity(0))))
+    return min(4, cores - 1)
 
 
 class OrderedPool:
