@@ -9,6 +9,8 @@ export GAS_CACHE_DIR ?= $(HOME)/.cache/gas
 
 .PHONY: setup bundles run test test-fast bench e2e reliability clean help
 
+include tools.mk
+
 help:
 	@echo "make run    - set up and start GAS locally"
 	@echo "make test   - set up and run the whole test suite"
@@ -26,7 +28,7 @@ bundles: $(STAMP)
 	$(GAS) bundle build --genome GRCh38
 	$(GAS) bundle build --genome GRCh37
 
-setup: $(STAMP) bundles
+setup: $(STAMP) bundles tools
 
 # Until the embedded stack lands (`gas up`, pipeline issue), `make run` annotates the example VCF.
 run: setup
@@ -45,4 +47,4 @@ bench: setup
 	$(PY) -m bench.concordance
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .pytest_cache build *.egg-info
