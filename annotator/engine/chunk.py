@@ -102,5 +102,7 @@ class ChunkAnnotator:
 
 def order_pairs(pairs: Pairs) -> Pairs:
     """Rows grouped by allele (hence by record), transcripts in bundle order within an allele."""
-    order = np.lexsort((pairs.tx, pairs.allele))
-    return Pairs(**{k: v[order] for k, v in vars(pairs).items()})
+    a, t = pairs.allele, pairs.tx
+    if len(a) < 2 or bool(np.all((a[1:] > a[:-1]) | ((a[1:] == a[:-1]) & (t[1:] >= t[:-1])))):
+        return pairs        # annotate_chunk already returns them so
+    return pairs.take(np.lexsort((t, a)))

@@ -14,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import coding, hgvs
 from .fasta import Reference
 from .model import CDS_START_COMPLETE, Bundle
 from .overlap import TranscriptIndex
-from .pairs import Pairs
+from .pairs import EMPTY, Pairs, blank, scatter, scatter_objects
 from .so import BIT
 from .variants import Kind, VcfChunk
 
@@ -32,16 +35,25 @@ def _ov(vs: np.ndarray, ve: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndar
     return (vs <= e) & (ve >= s)
 
 
-def _obj(n: int) -> np.ndarray:
-    a = np.empty(n, dtype=object)
-    a[:] = ""
-    return a
+_LABEL_BASE = np.int64(1 << 32)
 
 
 def _span_labels(a: np.ndarray, z: np.ndarray, total: np.ndarray) -> list[str]:
     """'2-3/10' for variants spanning several exons (or introns), whatever the strand."""
     return [f"{x}-{y}/{n}" for x, y, n in zip(np.minimum(a, z).tolist(), np.maximum(a, z).tolist(),
                                               total.tolist())]
+
+
+def _label_column(n: int, one: np.ndarray, num: np.ndarray, total: np.ndarray,
+                  span: np.ndarray, span_labels: list[str]) -> pa.Array:
+    """Exon/intron column: 'num/total' at rows `one` (each distinct label made once),
+    the span labels at rows `span`, '' elsewhere."""
+    codes, uniq = pd.factorize(num.astype(np.int64) * _LABEL_BASE + total, sort=False)
+    labels = [f"{k // _LABEL_BASE}/{k % _LABEL_BASE}" for k in np.asarray(uniq).tolist()]
+    idx = np.zeros(n, np.int32)
+    idx[one] = codes.astype(np.int32) + 1
+    idx[span] = np.arange(len(labels) + 1, len(labels) + 1 + len(span), dtype=np.int32)
+    return pa.array([""] + labels + span_labels, pa.string()).take(pa.array(idx))
 
 
 @dataclass
@@ -58,8 +70,8 @@ class Regions:
     cds_only: np.ndarray     # every affected base in one exon, inside the CDS
     c5: np.ndarray           # cDNA pos of the variant's 5' end (transcript orientation), 0 = intronic
     c3: np.ndarray           # cDNA pos of the 3' end
-    exon: np.ndarray
-    intron: np.ndarray
+    exon: pa.Array           # str per pair, '' where none
+    intron: pa.Array
 
 
 def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np.ndarray,
@@ -87,7 +99,6 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
     c5_all = np.zeros(n, np.int64)
     c3_all = np.zeros(n, np.int64)
     cds_only_all = np.zeros(n, bool)
-    exon, intron = _obj(n), _obj(n)
 
     w = np.nonzero(within)[0]          # everything below: pairs inside the transcript
     t, vs, ve, plus, kind = tx[w], vs[w], ve[w], plus_all[w], kind_all[w]
@@ -201,18 +212,20 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
 
     # ---- exon / intron numbers (written straight into the per-pair columns)
     one = np.flatnonzero(exonic & (n_ex == 1))
-    exon[w[one]] = index.exon_labels(e0c[one])
     k = np.flatnonzero(n_ex > 1)
-    if len(k):
-        exon[w[k]] = _span_labels(index.exon_number(e0c[k]), index.exon_number(e1c[k]), index.n_exons[t[k]])
+    e = e0c[one]
+    exon = _label_column(n, w[one], index.exon_number(e), index.n_exons[index.ex_tx[e]], w[k],
+                         _span_labels(index.exon_number(e0c[k]), index.exon_number(e1c[k]), index.n_exons[t[k]]))
     if len(index.in_start) and has_in.any():
         i0c = np.clip(i0o, 0, len(index.in_start) - 1)
         one = np.flatnonzero(n_in_ov == 1)
-        intron[w[one]] = index.intron_labels(i0c[one])
         k = np.flatnonzero(n_in_ov > 1)
-        if len(k):
-            intron[w[k]] = _span_labels(index.intron_number(i0c[k]), index.intron_number(i1o[k]),
-                                        index.n_introns[t[k]])
+        i = i0c[one]
+        intron = _label_column(n, w[one], index.intron_number(i), index.n_introns[index.in_tx[i]], w[k],
+                               _span_labels(index.intron_number(i0c[k]), index.intron_number(i1o[k]),
+                                            index.n_introns[t[k]]))
+    else:
+        intron = blank(n)
 
     mask[w] = m
     c5_all[w], c3_all[w], cds_only_all[w] = c5, c3, cds_only
@@ -221,16 +234,17 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
                    cds_only=cds_only_all, c5=c5_all, c3=c3_all, exon=exon, intron=intron)
 
 
-def _range_strings(a: np.ndarray, z: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def _range_strings(a: np.ndarray, z: np.ndarray, ok: np.ndarray) -> pa.Array:
     """VEP position strings: 'a' when a == z, else 'a-z'; 0 stands for an unknown side ('?')."""
-    out = _obj(len(a))
-    idx = np.nonzero(ok)[0]
-    out[idx] = [(str(x) if x == y else f"{x or '?'}-{y or '?'}")
-                for x, y in zip(a[idx].tolist(), z[idx].tolist())]
-    return out
+    idx = np.flatnonzero(ok)
+    x, y = a[idx], z[idx]
+    sx, sy = pc.cast(pa.array(x), pa.string()), pc.cast(pa.array(y), pa.string())
+    qx = pc.if_else(pa.array(x == 0), "?", sx)
+    qy = pc.if_else(pa.array(y == 0), "?", sy)
+    return scatter(len(a), idx, pc.if_else(pa.array(x == y), sx, pc.binary_join_element_wise(qx, qy, "-")))
 
 
-def positions(index: TranscriptIndex, r: Regions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def positions(index: TranscriptIndex, r: Regions) -> tuple[pa.Array, pa.Array, pa.Array]:
     """cdna_pos, cds_pos, protein_pos strings for every exonic pair."""
     tx = r.tx
     exonic = (r.c5 > 0) | (r.c3 > 0)
@@ -270,14 +284,16 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
 
     # output rows: the pairs plus one intergenic row per live allele with no kept pair,
     # grouped by allele; pair k goes to row dest[k], lone allele j to row dest[n + j]
+    # (rows sorted by allele, then transcript)
     has = np.zeros(chunk.n_alleles, bool)
     has[r.allele] = True
     lone = live[~has[live]]
     allele = np.concatenate([r.allele, lone])
-    order = np.argsort(allele, kind="stable")
+    order = np.lexsort((np.concatenate([r.tx, np.full(len(lone), -1, np.int64)]), allele))
     dest = np.empty(len(allele), np.int64)
     dest[order] = np.arange(len(allele))
     dp, dl = dest[:n], dest[n:]
+    src = pa.array(np.minimum(order, n))      # row -> its pair, or n (the '' appended) for a lone allele
 
     def place(x: np.ndarray, fill: object) -> np.ndarray:
         """Pair values at their rows, `fill` on the intergenic rows (no temporary copies)."""
@@ -286,15 +302,16 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
         out[dl] = fill
         return out
 
-    def sparse(rows: np.ndarray, values: object) -> np.ndarray:
-        """A string column that is '' except at pair rows `rows`."""
-        out = _obj(len(allele))
-        out[dp[rows]] = values
-        return out
+    def place_str(x: pa.Array) -> pa.Array:
+        """A string column of the pairs at their rows, '' on the intergenic rows."""
+        return pa.concat_arrays([x, EMPTY]).take(src)
+
+    def sparse(rows: np.ndarray, values: np.ndarray) -> pa.Array:
+        """A string column that is '' except at pair rows `rows` (object array of str)."""
+        return scatter_objects(len(allele), dp[rows], values)
 
     cdna, cds, prot = positions(index, r)
-    none = np.zeros(0, np.int64)
-    amino, codons, hp = sparse(none, []), sparse(none, []), sparse(none, [])
+    amino = codons = hp = None
     if reference is not None:
         rows = np.nonzero(r.cds_only & (r.kind != Kind.SYMBOLIC))[0]
         if len(rows):
@@ -305,14 +322,17 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
             codons = sparse(rows, res.codons)
             if with_hgvs:
                 hp = sparse(rows, res.hgvs_p)
-    hc = place(hgvs.hgvs_c(index, chunk, reference, r.allele, r.tx, r.within, r.mask), "") if with_hgvs \
-        else sparse(none, [])
+    hc = place_str(hgvs.hgvs_c(index, chunk, reference, r.allele, r.tx, r.within, r.mask)) if with_hgvs \
+        else blank(len(allele))
+    if amino is None or codons is None or hp is None:
+        empty = blank(len(allele))   # one shared all-'' column
+        amino, codons, hp = (empty if x is None else x for x in (amino, codons, hp))
     return Pairs(
         allele=allele[order],
         tx=place(r.tx, -1),
         mask=place(r.mask, B["intergenic_variant"]),
         distance=place(r.distance, 0),
-        exon=place(r.exon, ""), intron=place(r.intron, ""),
-        cdna_pos=place(cdna, ""), cds_pos=place(cds, ""), protein_pos=place(prot, ""),
+        exon=place_str(r.exon), intron=place_str(r.intron),
+        cdna_pos=place_str(cdna), cds_pos=place_str(cds), protein_pos=place_str(prot),
         amino_acids=amino, codons=codons, hgvs_c=hc, hgvs_p=hp,
     )

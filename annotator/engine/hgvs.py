@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from .fasta import Prefetch, Reference
 from .overlap import SHIFT, TranscriptIndex
+from .pairs import blank, scatter
 from .so import BIT
 from .variants import Kind, VcfChunk
 
@@ -176,22 +177,20 @@ def _allele_ops(chunk: VcfChunk, reference: Reference | None, alleles: np.ndarra
 
 
 def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
-           allele: np.ndarray, tx: np.ndarray, within: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """hgvs_c strings for every pair ('' where not derivable).
+           allele: np.ndarray, tx: np.ndarray, within: np.ndarray, mask: np.ndarray) -> pa.Array:
+    """hgvs_c strings for every pair ('' where not derivable), as an Arrow string array.
 
     Coordinates are numpy arrays; the per-row Python is one f-string over a prefix
     (transcript id, c./n., '*') taken from a table of distinct prefixes."""
     b = index.bundle
     n = len(allele)
-    out = np.empty(n, dtype=object)
-    out[:] = ""
     kind = chunk.a_kind[allele]
     ok = within & (kind != Kind.SYMBOLIC) & ((mask & np.uint64(BIT["transcript_ablation"])) == 0)
     if reference is None:
         ok &= (kind == Kind.SNV) | (kind == Kind.MNV) | (kind == Kind.DELINS)
     rows = np.nonzero(ok)[0]
     if not len(rows):
-        return out
+        return blank(n)
     al = allele[rows]
     if len(al) > 1 and (al[1:] >= al[:-1]).all():    # pairs come grouped by allele
         first = np.concatenate(([True], al[1:] != al[:-1]))
@@ -223,13 +222,13 @@ def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
     lut = np.zeros(2 * b.n_transcripts, np.int32)
     lut[ukey] = np.arange(len(ukey), dtype=np.int32)
     ops = pa.array(table, pa.string())
-    k = np.flatnonzero(keep & (g_lo == g_hi))
-    out[rows[k]] = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), ops.take(op[k]))
+    k1 = np.flatnonzero(keep & (g_lo == g_hi))
+    v1 = _join(pre_tab.take(lut[pkey[k1]]), _num(val[k1]), _signed(off[k1]), ops.take(op[k1]))
     r3 = np.flatnonzero(valid3)
     k = rng[r3]
-    out[rows[k]] = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), "_",
-                         pc.if_else(star3[r3], "*", ""), _num(val3[r3]), _signed(off3[r3]), ops.take(op[k]))
-    return out
+    v2 = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), "_",
+               pc.if_else(star3[r3], "*", ""), _num(val3[r3]), _signed(off3[r3]), ops.take(op[k]))
+    return scatter(n, rows[np.concatenate([k1, k])], pa.concat_arrays([v1, v2]))
 
 
 def _num(v: np.ndarray) -> pa.Array:
@@ -238,14 +237,16 @@ def _num(v: np.ndarray) -> pa.Array:
 
 def _signed(v: np.ndarray) -> pa.Array:
     """'+N' / '-N' / '' (for 0), as HGVS writes intron offsets."""
-    s = _num(v)
-    return pc.if_else(v > 0, pc.binary_join_element_wise("+", s, ""), pc.if_else(v == 0, "", s))
+    nz = np.flatnonzero(v)           # mostly 0: exonic positions
+    x = v[nz]
+    s = _num(x)
+    return scatter(len(v), nz, pc.if_else(pa.array(x > 0), pc.binary_join_element_wise("+", s, ""), s))
 
 
-def _join(*parts: pa.Array | str) -> np.ndarray:
+def _join(*parts: pa.Array | str) -> pa.Array:
     """Row-wise concatenation of string columns, done by Arrow in C++: per-row Python
     f-strings over ~2M rows a chunk set cost more than all the coordinate arithmetic."""
-    return pc.binary_join_element_wise(*parts, "").to_numpy(zero_copy_only=False)
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def hgvs_p(tx_id: str, mask: int, aa_r: str, aa_a: str, first: int, frameshift: bool) -> str:

@@ -78,15 +78,6 @@ class BundleColumns:
         return self._escaped[column].take(pa.array(np.where(tx >= 0, tx, self.n)))
 
 
-def strings(col: np.ndarray) -> pa.Array:
-    """An object column of mostly '' as an Arrow string array, converting only the non-empty values."""
-    nz = np.flatnonzero(col != "")
-    idx = np.zeros(len(col), dtype=np.int32)
-    idx[nz] = np.arange(1, len(nz) + 1, dtype=np.int32)
-    values = pa.array([""] + col[nz].tolist(), pa.string())
-    return values.take(pa.array(idx))
-
-
 def consequence_columns(masks: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """Consequence label and IMPACT per mask; there are few distinct masks, so label each once."""
     inv, uniq = pd.factorize(masks, sort=False)   # hashing: several times faster than np.unique's sort
@@ -145,7 +136,7 @@ def transcript_table(bcols: BundleColumns, chunk: VcfChunk, cols: ChunkColumns, 
         **{c: bcols.take(c, pairs.tx) for c in BUNDLE_STRINGS},
         "strand": pa.array(strand, pa.int8()),
         "distance": pa.array(pairs.distance, pa.int64()),
-        **{c: strings(getattr(pairs, c)) for c in PAIR_STRINGS},
+        **{c: getattr(pairs, c) for c in PAIR_STRINGS},
     }
     return pa.Table.from_pydict({f.name: data[f.name] for f in TRANSCRIPT_SCHEMA}, schema=TRANSCRIPT_SCHEMA)
 

@@ -207,10 +207,12 @@ def annotate_rows(bundle: Bundle, records: list[tuple], reference=None) -> dict[
     from annotator.engine.overlap import TranscriptIndex
     p = annotate_chunk(bundle, TranscriptIndex(bundle), make_chunk(records), reference)
     out = {}
+    cols = {f: getattr(p, f) for f in ("distance", "exon", "intron", "cdna_pos", "cds_pos",
+                                       "protein_pos", "amino_acids", "codons", "hgvs_c", "hgvs_p")}
+    cols = {f: c.to_pylist() if f != "distance" else c for f, c in cols.items()}   # Arrow string columns
     for i in range(len(p)):
         t = int(p.tx[i])
-        row = {f: getattr(p, f)[i] for f in ("distance", "exon", "intron", "cdna_pos", "cds_pos",
-                                              "protein_pos", "amino_acids", "codons", "hgvs_c", "hgvs_p")}
+        row = {f: c[i] for f, c in cols.items()}
         row["terms"] = so.label(p.mask[i])
         out[(int(p.allele[i]), str(bundle.tx_id[t]) if t >= 0 else "-")] = row
     return out
