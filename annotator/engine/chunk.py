@@ -1,9 +1,8 @@
 """One chunk in, its finished outputs out: the unit of work a worker process runs.
 
 Everything a chunk needs is either in the arguments (small, pickled per chunk) or loaded once
-per process (`load_model`: bundle, index, Arrow columns; a forked worker inherits them from
-the parent copy-on-write). The FASTA is opened per process: a file offset shared across a
-fork would race.
+per process (`load_model`: bundle, index, Arrow columns). The FASTA is opened per process: a
+file handle shared between processes would race on its offset.
 """
 from __future__ import annotations
 
