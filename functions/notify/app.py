@@ -11,17 +11,9 @@ fails only this record: SQS retries it and, after maxReceiveCount (5), moves it 
 """
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-logger = Logger()
+from gas.sqs_handler import batch_handler, logger
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -35,11 +27,4 @@ def record_handler(record: SQSRecord) -> None:
     notify_job_result(message, Settings.from_env())
 
 
-@logger.inject_lambda_context
-def lambda_handler(event: dict, context: Any) -> dict:
-    # One processor per invocation: a module-level processor shared across threads mixes up results.
-    # A batch whose every record failed is reported like any other (no exception): SQS redelivers
-    # exactly the failed records and the local poller needs only one code path.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=record_handler,
-                                    processor=processor, context=context)
+lambda_handler = batch_handler(record_handler)
