@@ -10,11 +10,9 @@ non-coding majority cannot inflate it. Disagreement classes are explained in doc
 """
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -91,20 +89,13 @@ def compare(gas: dict, bcf: dict) -> dict:
 
 
 def main() -> int:
-    from bench.anchor import bcftools_csq, have_bcftools, plain_fasta, synthetic_vcf
-    from bench.models import coding_transcripts, gas_annotate, gff3_for
-    p = argparse.ArgumentParser()
-    p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--workdir", default=None)
-    args = p.parse_args()
-    if not have_bcftools():
-        print(json.dumps({"bench": "concordance", "error": "bcftools or vt-examples missing"}))
+    from bench.anchor import bcftools_csq, synthetic_vcf
+    from bench.models import coding_transcripts, gas_annotate, prepare
+    ready = prepare("concordance")
+    if ready is None:
         return 1
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="gas-conc-"))
-    work.mkdir(parents=True, exist_ok=True)
-    fasta = plain_fasta(work)
+    args, work, fasta, gff3 = ready
     vcf = synthetic_vcf(work / f"synth{args.n}.vcf.gz", fasta, args.n)
-    gff3 = gff3_for("GRCh37", work)
     bcf_out = work / "bcftools.vcf.gz"
     run = bcftools_csq(vcf, gff3, fasta, bcf_out)
     if run.returncode != 0:

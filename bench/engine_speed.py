@@ -8,14 +8,12 @@ Both walls include loading the model (a cold process each), as a user running ei
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.anchor import bcftools_csq, have_bcftools, plain_fasta, run_measured, synthetic_vcf
-from bench.models import gas_command, gff3_for
+from bench.anchor import bcftools_csq, run_measured, synthetic_vcf
+from bench.models import gas_command, prepare
 
 COURSE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "course"
 
@@ -28,17 +26,10 @@ def count_records(vcf: Path) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--n", type=int, default=1_000_000)
-    p.add_argument("--workdir", default=None)
-    args = p.parse_args()
-    if not have_bcftools():
-        print(json.dumps({"bench": "engine_speed", "error": "bcftools or vt-examples missing (apt-get install bcftools vt-examples)"}))
+    ready = prepare("engine_speed")
+    if ready is None:
         return 1
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="gas-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    fasta = plain_fasta(work)
-    gff3 = gff3_for("GRCh37", work)
+    args, work, fasta, gff3 = ready
     big = synthetic_vcf(work / f"synth{args.n}.vcf.gz", fasta, args.n)
     small = synthetic_vcf(work / f"synth{args.n // 4}.vcf.gz", fasta, args.n // 4, seed=21)
     n_big = count_records(big)

@@ -1,9 +1,12 @@
 """The same model for both tools: our bundle, and a GFF3 written from it for bcftools csq."""
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from annotator.engine import gff3
@@ -34,3 +37,22 @@ def gas_annotate(vcf: Path, outdir: Path, fasta: Path | None, genome: str = "GRC
 def coding_transcripts(genome: str) -> set[str]:
     bundle = load_bundle(resolve_bundle(genome, default_cache_dir()))
     return set(bundle.tx_id[bundle.tx_cds_start > 0].tolist())
+
+
+def prepare(bench: str, argv: list[str] | None = None) -> tuple[argparse.Namespace, Path, Path, Path] | None:
+    """What every benchmark starts with: --n/--workdir, the chr20 FASTA and the model as GFF3.
+
+    None (after printing one JSON error line) when the anchor, bcftools or vt-examples, is missing.
+    """
+    from bench.anchor import have_bcftools, plain_fasta
+    p = argparse.ArgumentParser(prog=f"python -m bench.{bench}")
+    p.add_argument("--n", type=int, default=1_000_000, help="synthetic variants")
+    p.add_argument("--workdir", default=None, help="reuse inputs and the GFF3 between runs")
+    args = p.parse_args(argv)
+    if not have_bcftools():
+        print(json.dumps({"bench": bench, "error": "bcftools or vt-examples missing (apt-get install bcftools vt-examples)"}))
+        return None
+    work = Path(args.workdir or tempfile.mkdtemp(prefix=f"gas-{bench}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    fasta = plain_fasta(work)
+    return args, work, fasta, gff3_for("GRCh37", work)
