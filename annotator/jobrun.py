@@ -32,7 +32,7 @@ from gas import jobs as J
 from gas.jobs import Job, Status
 from gas.messages import JobRequest, JobResult, PoisonMessage, sqs_body
 from gas.settings import Settings
-from gas.store import DEFAULT_STALE_AFTER_S, JobStore, is_conditional_failure
+from gas.store import DEFAULT_STALE_AFTER_S, JobStore
 from gas.users import Plan, UserStore
 
 log = logging.getLogger("gas.worker")
@@ -397,30 +397,6 @@ class _Heartbeat:
 
 # ----------------------------------------------------------------------------- AWS adapters
 
-class WorkerJobStore(JobStore):
-    """The core's JobStore plus `release`, which only the worker needs."""
-
-    def release(self, job_id: str, worker_id: str) -> bool:
-        """Give up our claim: the job stays RUNNING but without heartbeat or worker, which
-        `claim` treats as stale, so the next delivery re-claims it at once. Conditional on
-        `worker_id` still holding it (a takeover is never undone)."""
-        if not J.JOB_ID_RE.match(job_id or ""):
-            return False
-        try:
-            self.ddb.update_item(
-                TableName=self.table, Key={"job_id": {"S": job_id}},
-                UpdateExpression="SET progress = :zero REMOVE heartbeat_at, worker_id",
-                ConditionExpression="attribute_exists(job_id) AND #s = :running AND worker_id = :w",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":running": {"S": Status.RUNNING.value}, ":w": {"S": worker_id},
-                                           ":zero": {"N": "0"}})
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
-
-
 class S3Files:
     """Managed S3 transfers (multipart for big files) through the shared client."""
 
@@ -476,20 +452,6 @@ class StepFunctionsArchiver:
             log.info("archive wait for job %s already started", job_id)
 
 
-def resolve_arn(service: str, name_or_arn: str, settings: Settings) -> str:
-    """Settings carry ARNs on AWS (template.yaml) and plain names locally: build the ARN from
-    the caller's account (sts:GetCallerIdentity needs no permission) when given a name."""
-    if name_or_arn.startswith("arn:"):
-        return name_or_arn
-    identity_arn = aws.client("sts", region=settings.region).get_caller_identity()["Arn"]
-    partition, account = identity_arn.split(":")[1], identity_arn.split(":")[4]
-    if service == "sns":
-        return f"arn:{partition}:sns:{settings.region}:{account}:{name_or_arn}"
-    if service == "states":
-        return f"arn:{partition}:states:{settings.region}:{account}:stateMachine:{name_or_arn}"
-    raise ValueError(f"no ARN rule for {service}")
-
-
 def engine_for(genome: str, cache_dir: Path | None) -> Engine:
     """The annotation engine bound to this worker's reference bundle (GAS_GENOME, GAS_CACHE_DIR)."""
     def run(src: Path, outdir: Path, progress: Callable[[float], None]) -> EngineResult:
@@ -505,9 +467,9 @@ def aws_runner(settings: Settings, worker_id: str, *, queue_url: str, genome: st
     region = settings.region
     return JobRunner(
         settings=settings, worker_id=worker_id,
-        store=WorkerJobStore(settings), plans=UserStore(settings), files=S3Files(aws.s3(region)),
+        store=JobStore(settings), plans=UserStore(settings), files=S3Files(aws.s3(region)),
         queue=SqsQueue(aws.sqs(region), queue_url),
-        publisher=SnsPublisher(aws.sns(region), resolve_arn("sns", settings.job_results_topic, settings)),
+        publisher=SnsPublisher(aws.sns(region), aws.resolve_arn("sns", settings.job_results_topic, settings)),
         archiver=StepFunctionsArchiver(aws.stepfunctions(region),
-                                       resolve_arn("states", settings.archive_state_machine, settings)),
+                                       aws.resolve_arn("states", settings.archive_state_machine, settings)),
         engine=engine or engine_for(genome or settings.genome, cache_dir), config=config)

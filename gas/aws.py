@@ -102,3 +102,17 @@ def error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
     return None
+
+
+def resolve_arn(service: str, name_or_arn: str, settings: Settings) -> str:
+    """Settings carry ARNs on AWS (template.yaml) and plain names locally: build the ARN from
+    the caller's account (sts:GetCallerIdentity needs no permission) when given a name."""
+    if name_or_arn.startswith("arn:"):
+        return name_or_arn
+    identity_arn = client("sts", region=settings.region).get_caller_identity()["Arn"]
+    partition, account = identity_arn.split(":")[1], identity_arn.split(":")[4]
+    if service == "sns":
+        return f"arn:{partition}:sns:{settings.region}:{account}:{name_or_arn}"
+    if service == "states":
+        return f"arn:{partition}:states:{settings.region}:{account}:stateMachine:{name_or_arn}"
+    raise ValueError(f"no ARN rule for {service}")

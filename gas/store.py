@@ -208,6 +208,26 @@ class JobStore:
                            values={":running": Status.RUNNING.value, ":w": worker_id})
         return job is not None
 
+    def release(self, job_id: str, worker_id: str) -> bool:
+        """Give up our claim: the job stays RUNNING but without heartbeat or worker, which
+        `claim` treats as stale, so the next delivery re-claims it at once. Conditional on
+        `worker_id` still holding it (a takeover is never undone)."""
+        if not J.JOB_ID_RE.match(job_id or ""):
+            return False
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET progress = :zero REMOVE heartbeat_at, worker_id",
+                ConditionExpression="attribute_exists(job_id) AND #s = :running AND worker_id = :w",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":running": {"S": Status.RUNNING.value}, ":w": {"S": worker_id},
+                                           ":zero": {"N": "0"}})
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
     def complete(self, job_id: str, worker_id: str, variants: int, result_keys: list[str],
                  now: str | None = None) -> Job | None:
         """RUNNING -> COMPLETED by the claimer; results become available.

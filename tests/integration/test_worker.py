@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from annotator import worker
-from annotator.jobrun import RunConfig, WorkerJobStore
+from annotator.jobrun import RunConfig
 from gas import aws
 from gas import jobs as J
 from gas.jobs import Status
@@ -159,7 +159,7 @@ def test_poison_message_names_its_job_and_stays_for_the_dlq(stack, tiny):
 def test_release_is_conditional_on_the_worker(stack, tiny):
     user = UserStore(stack.settings).add("Fay", "fay@example.org", "free")
     job = submit(stack, user.user_id, vcf_text(tiny["seq"]))
-    store = WorkerJobStore(stack.settings)
+    store = JobStore(stack.settings)
     assert store.claim(job.job_id, "w1")
     assert not store.release(job.job_id, "w2")
     assert store.release(job.job_id, "w1")
