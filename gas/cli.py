@@ -61,6 +61,22 @@ def cmd_bundle_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from gas.local.stack import run_stack
+    return run_stack(args.data_dir, workers=args.workers, archive_delay=args.archive_delay,
+                     restore_delay=args.restore_delay, ui=not args.no_ui, ui_port=args.ui_port)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gas.local.stack import status
+    s = status(args.data_dir)
+    if args.json:
+        print(json.dumps({k: v for k, v in s.items() if k != "env"}))
+    else:
+        print(f"ready: {s['endpoint']} (pid {s['pid']})" if s["ready"] else f"not ready: {s['reason']}")
+    return 0 if s["ready"] else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cache-dir", default=os.environ.get("GAS_CACHE_DIR"),
@@ -85,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--fasta", help="with --gff3: the genome FASTA to use by default")
     bb.add_argument("--name", help="with --gff3: the bundle's name")
     bb.set_defaults(func=cmd_bundle_build)
+
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument("--data-dir", default=os.environ.get("GAS_DATA_DIR"),
+                          help="local stack state (default $GAS_DATA_DIR or ~/.local/share/gas)")
+    u = sub.add_parser("up", parents=[data_dir], help="start the embedded local stack (blocks; Ctrl-C stops)")
+    u.add_argument("--workers", type=int, default=1, help="annotator worker processes")
+    u.add_argument("--archive-delay", type=int, default=None, help="seconds before a free job is archived (template default 300)")
+    u.add_argument("--restore-delay", type=float, default=5.0, help="seconds a Glacier restore takes locally")
+    u.add_argument("--no-ui", action="store_true", help="do not serve the web app")
+    u.add_argument("--ui-port", type=int, default=8501)
+    u.set_defaults(func=cmd_up)
+    st = sub.add_parser("status", parents=[common, data_dir], help="is the local stack running? (exit 0 when ready)")
+    st.set_defaults(func=cmd_status)
     return p
 
 

@@ -1,0 +1,348 @@
+"""The embedded stack: moto on 127.0.0.1, template.yaml provisioned into it, the functions' pollers.
+
+    stack = start_stack(data_dir)        # in-process; tests and `run_stack` use it
+    ...                                  # os.environ now points boto3 (and children) at moto
+    stack.stop()
+
+`run_stack(...)` is what `gas up` calls: it starts the stack, the annotator workers and the UI as
+child processes, writes ``<data_dir>/stack.json`` (endpoint, pid, env) and blocks until SIGINT or
+SIGTERM. `status(data_dir)` reads that file and checks the pid and the endpoint.
+
+What it does to moto, and why:
+- binds 127.0.0.1 on a free port (moto's default is 0.0.0.0);
+- sets ``MOTO_PORT``: Step Functions task integrations call ``http://localhost:$MOTO_PORT``;
+- POSTs ``{"stepfunctions": {"execute_state_machine": true}}`` to ``/moto-api/config`` so the
+  archive state machine really waits and publishes;
+- serialises every DynamoDB request through one lock in front of moto's WSGI app
+  (`_SerialisedDynamoDB`): moto's conditional writes are not atomic under concurrency
+  (docs/core.md), and AWS's are. Other services are not serialised (an SQS long poll would
+  block everything);
+- S3 emits ``s3:ObjectRestore:Completed`` only when a restored object is next read, so a
+  `RestoreCompleter` thread heads archived objects of every bucket that has such a notification;
+  moto's restore state machine is set to complete ``restore_delay`` seconds after the request.
+
+No state survives a restart yet (docs/local-stack.md says what persistence has to cover).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gas.local.pollers import Pollers
+from gas.local.provision import DEFAULT_TEMPLATE, ROOT, Provisioned, boto_clients, provision
+from gas.settings import Settings
+
+log = logging.getLogger("gas.local.stack")
+
+STACK_FILE = "stack.json"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE", "GLACIER_IR")
+# Variables that would send the fake credentials or the endpoint elsewhere.
+CLEARED_ENV = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL_S3",
+               "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_SNS",
+               "AWS_ENDPOINT_URL_STEPFUNCTIONS", "AWS_ENDPOINT_URL_SES", "AWS_ENDPOINT_URL_SESV2")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("GAS_DATA_DIR") or Path.home() / ".local" / "share" / "gas")
+
+
+# ----------------------------------------------------------------------------- moto server
+
+class _SerialisedDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time (JSON protocol: X-Amz-Target DynamoDB_*)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self.lock:  # the whole response is built inside, so the write is complete on release
+            return list(self.app(environ, start_response))
+
+
+def _moto_server_class() -> type:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class LockedMotoServer(ThreadedMotoServer):
+        """ThreadedMotoServer whose WSGI app is wrapped by `_SerialisedDynamoDB`."""
+
+        def _server_entry(self) -> None:  # same as moto 5.2's, plus the wrapper
+            app = _SerialisedDynamoDB(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True,
+                                       request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return LockedMotoServer
+
+
+def _post_json(url: str, payload: dict[str, Any]) -> None:
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        resp.read()
+
+
+# ----------------------------------------------------------------------------- restore events
+
+class RestoreCompleter(threading.Thread):
+    """Reads (HEAD) archived objects so moto emits ``s3:ObjectRestore:Completed`` once it is due."""
+
+    def __init__(self, s3: Any, buckets: list[str], stop: threading.Event, interval_s: float = 1.0) -> None:
+        super().__init__(name="restore-completer", daemon=True)
+        self.s3, self.buckets, self.stop_event, self.interval_s = s3, buckets, stop, interval_s
+
+    def sweep(self) -> int:
+        seen = 0
+        for bucket in self.buckets:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    if obj.get("StorageClass") in ARCHIVE_CLASSES:
+                        self.s3.head_object(Bucket=bucket, Key=obj["Key"])
+                        seen += 1
+        return seen
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval_s):
+            try:
+                self.sweep()
+            except Exception as exc:  # keep sweeping
+                log.warning("restore completer: %r", exc)
+
+
+def restore_buckets(prov: Provisioned, template: dict[str, Any]) -> list[str]:
+    out = []
+    for lid, res in template.get("Resources", {}).items():
+        if res.get("Type") != "AWS::S3::Bucket" or lid not in prov.resources:
+            continue
+        topics = ((res.get("Properties") or {}).get("NotificationConfiguration") or {})
+        events = [c.get("Event", "") for key in ("TopicConfigurations", "QueueConfigurations")
+                  for c in topics.get(key, [])]
+        if any(e.startswith("s3:ObjectRestore") for e in events):
+            out.append(prov.ref(lid))
+    return out
+
+
+# ----------------------------------------------------------------------------- the stack
+
+@dataclass
+class LocalStack:
+    server: Any
+    endpoint: str
+    provisioned: Provisioned
+    env: dict[str, str]
+    pollers: Pollers | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    _saved_env: dict[str, str | None] = field(default_factory=dict)
+
+    def stop(self, timeout: float = 25.0) -> None:
+        self.stop_event.set()
+        if self.pollers is not None:
+            self.pollers.stop(timeout)
+        for t in self.threads:
+            t.join(timeout=5)
+        self.server.stop()
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        from gas import aws
+        aws.reset_clients()
+
+    def __enter__(self) -> "LocalStack":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings | None = None,
+                parameters: dict[str, Any] | None = None, pollers: bool = True, poll_wait_s: int = 2,
+                failed_visibility_s: int | None = None, restore_delay_s: float = 0.0,
+                quiet: bool = True) -> LocalStack:
+    """Start moto, provision `template`, point this process's environment at it, start pollers.
+
+    The environment (AWS_ENDPOINT_URL, fake credentials, region, MOTO_PORT and the template's
+    GAS_* variables) is restored by `LocalStack.stop`.
+    """
+    from gas import aws
+    from gas.local.provision import load_template
+
+    settings = settings or Settings()
+    if quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = _moto_server_class()(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved: dict[str, str | None] = {}
+
+    def setenv(values: dict[str, str]) -> None:
+        for k, v in values.items():
+            saved.setdefault(k, os.environ.get(k))
+            os.environ[k] = v
+
+    try:
+        for k in CLEARED_ENV:
+            if k in os.environ:
+                saved.setdefault(k, os.environ.pop(k))
+        base = {"MOTO_PORT": str(port), "AWS_ENDPOINT_URL": endpoint, **FAKE_CREDENTIALS,
+                "AWS_DEFAULT_REGION": settings.region, "AWS_REGION": settings.region}
+        setenv(base)
+        # moto's backends are process-global: a new stack starts from nothing (no persistence yet)
+        _post_json(f"{endpoint}/moto-api/reset", {})
+        _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
+        transition = ({"progression": "time", "seconds": restore_delay_s} if restore_delay_s > 0
+                      else {"progression": "immediate"})
+        _post_json(f"{endpoint}/moto-api/state-manager/set-transition",
+                   {"model_name": "s3::keyrestore", "transition": transition})
+        aws.reset_clients()
+        tpl = load_template(template)
+        get = boto_clients(endpoint, settings.region)
+        prov = provision(endpoint, template=template, settings=settings, parameters=parameters, clients=get)
+        setenv(prov.env)
+        stack = LocalStack(server=server, endpoint=endpoint, provisioned=prov, env={**base, **prov.env},
+                           _saved_env=saved)
+        buckets = restore_buckets(prov, tpl)
+        if buckets:
+            stack.threads.append(RestoreCompleter(get("s3"), buckets, stack.stop_event))
+        if pollers:
+            stack.pollers = Pollers(prov.functions, get("sqs"), settings.region, wait_s=poll_wait_s,
+                                    failed_visibility_s=failed_visibility_s).start()
+        for t in stack.threads:
+            t.start()
+        return stack
+    except BaseException:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        raise
+
+
+# ----------------------------------------------------------------------------- gas up / gas status
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def status(data_dir: str | Path | None = None) -> dict[str, Any]:
+    """{"ready": bool, "reason"|..., "endpoint", "pid", "started_at", "env"} of the running stack."""
+    path = Path(data_dir or default_data_dir()) / STACK_FILE
+    if not path.is_file():
+        return {"ready": False, "reason": f"no stack running ({path} not found)"}
+    try:
+        info = json.loads(path.read_text())
+    except ValueError as exc:
+        return {"ready": False, "reason": f"{path}: unreadable ({exc})"}
+    out = {**info, "ready": False}
+    if not _pid_alive(int(info.get("pid", -1))):
+        out["reason"] = f"stale {path}: process {info.get('pid')} is gone"
+        return out
+    try:
+        with urllib.request.urlopen(f"{info['endpoint']}/moto-api/config", timeout=2) as resp:
+            resp.read()
+    except OSError as exc:
+        out["reason"] = f"endpoint {info['endpoint']} not answering ({exc})"
+        return out
+    out["ready"] = True
+    return out
+
+
+def _spawn(args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
+    log.info("starting %s: %s", name, " ".join(args))
+    return subprocess.Popen(args, env=env, cwd=str(ROOT))
+
+
+def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_delay: int | None = None,
+              restore_delay: float = 5.0, ui: bool = True, ui_port: int = 8501) -> int:
+    """`gas up`: start everything, write stack.json, block until SIGINT/SIGTERM. Returns an exit code."""
+    data = Path(data_dir or default_data_dir())
+    data.mkdir(parents=True, exist_ok=True)
+    current = status(data)
+    if current.get("ready"):
+        print(f"gas up: a stack is already running (pid {current['pid']}, {current['endpoint']})", file=sys.stderr)
+        return 1
+    params: dict[str, Any] = {"AppUrl": f"http://127.0.0.1:{ui_port}"}
+    if archive_delay is not None:
+        params["ArchiveDelaySeconds"] = archive_delay
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stack = start_stack(parameters=params, restore_delay_s=restore_delay)
+    try:
+        env = dict(os.environ)
+        if workers > 0:
+            if (ROOT / "annotator" / "worker.py").is_file():
+                for i in range(workers):
+                    children.append((f"worker-{i}", _spawn([sys.executable, "-m", "annotator.worker"], env,
+                                                           f"worker {i}")))
+            else:
+                print("gas up: annotator/worker.py not found; no workers started", file=sys.stderr)
+        if ui:
+            app = ROOT / "ui" / "app.py"
+            if app.is_file():
+                children.append(("ui", _spawn([sys.executable, "-m", "streamlit", "run", str(app),
+                                               "--server.address", "127.0.0.1", "--server.port", str(ui_port),
+                                               "--server.headless", "true"], env, "ui")))
+            else:
+                print("gas up: ui/app.py not found; no UI started", file=sys.stderr)
+        info = {"endpoint": stack.endpoint, "pid": os.getpid(), "started_at": time.time(),
+                "env": stack.env, "children": {n: p.pid for n, p in children},
+                "cloud_only": stack.provisioned.cloud_only}
+        (data / STACK_FILE).write_text(json.dumps(info, indent=1))
+        prov = stack.provisioned
+        print(f"GAS local stack on {stack.endpoint} (data dir {data})")
+        print(f"  created: {len(prov.types) - len(prov.functions) - len(prov.layers)} resources; "
+              f"functions polled: {', '.join(f.name for f in prov.functions.values())}")
+        print("  cloud-only (not created locally):")
+        for line in prov.cloud_only:
+            print(f"    - {line}")
+        if ui and any(n == "ui" for n, _ in children):
+            print(f"  UI: http://127.0.0.1:{ui_port}")
+        print("Ctrl-C stops it. Nothing is persisted across restarts yet.", flush=True)
+        while not stop.wait(1.0):
+            for name, proc in children:
+                if proc.poll() is not None:
+                    print(f"gas up: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    stop.set()
+        return 0 if all(p.poll() is None for _, p in children) else 1
+    finally:
+        for _, proc in children:
+            if proc.poll() is None:
+                proc.terminate()
+        for _, proc in children:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        stack.stop()
+        (data / STACK_FILE).unlink(missing_ok=True)
+        for s, h in previous.items():
+            signal.signal(s, h)
