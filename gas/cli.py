@@ -9,11 +9,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from annotator.engine.errors import AnnotationError
 
+if TYPE_CHECKING:
+    from gas.client import Client
+
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+EXIT_NO_STACK = 3
 
 
 def _cache_dir(args: argparse.Namespace) -> Path:
@@ -77,6 +82,99 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if s["ready"] else EXIT_FAILED
 
 
+# ----------------------------------------------------------------------------- talking to a stack
+
+def _client(args: argparse.Namespace, user: str | None = None) -> Client:
+    from gas.client import Client
+    return Client(args.data_dir, user=user if user is not None else getattr(args, "user", None))
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, default=str))
+
+
+def _pct(p: float | None) -> str:
+    return f"{(p or 0) * 100:3.0f}%"
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    user = _client(args, user="").add_user(args.name, args.email, args.plan)
+    if args.json:
+        _print_json(user)
+    else:
+        print(f"added user {user['name']} <{user['email']}> ({user['plan']}), id {user['user_id']}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    client = _client(args)
+    show = not args.json
+
+    def progress(job: dict) -> None:
+        if show:
+            print(f"{job['job_id']}  {job['status']:<9} {_pct(job['progress'])}", file=sys.stderr, flush=True)
+
+    job = client.submit(args.file, wait=args.wait, progress=progress, timeout=args.timeout)
+    if args.json:
+        _print_json(job)
+    elif job["status"] == "COMPLETED":
+        print(f"{job['job_id']} COMPLETED: {job['variants']} variants")
+    elif job["status"] != "FAILED":
+        print(job["job_id"])
+    if job["status"] == "FAILED":
+        print(f"gas: error: job {job['job_id']} FAILED: {job.get('error') or 'no reason recorded'}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _job_lines(job: dict) -> list[str]:
+    return [f"{k:<13} {'' if job.get(k) is None else job[k]}" for k in
+            ("job_id", "user", "status", "progress", "input_file", "submitted_at", "completed_at",
+             "variants", "error", "results")]
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    job = _client(args).job(args.job_id)
+    if args.json:
+        _print_json(job)
+    else:
+        print("\n".join(_job_lines(job)))
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    jobs = _client(args).job_list(args.limit)
+    if args.json:
+        _print_json(jobs)
+    else:
+        for j in jobs:
+            variants = "" if j["variants"] is None else j["variants"]
+            print(f"{j['job_id']}  {j['submitted_at']}  {j['status']:<9} {_pct(j['progress'])}  "
+                  f"{variants!s:>8}  {j['results']:<9}  {j['input_file']}")
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    path = _client(args).download(args.job_id, args.output)
+    if args.json:
+        _print_json({"job_id": args.job_id, "file": str(path), "bytes": path.stat().st_size})
+    else:
+        print(path)
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    mails = _client(args, user="").outbox()
+    if args.json:
+        _print_json(mails)
+    else:
+        for m in mails:
+            print(f"{m['date'] or '?':<24}  {m['to']:<30}  {m['subject']}")
+        if not mails:
+            print("no emails sent", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cache-dir", default=os.environ.get("GAS_CACHE_DIR"),
@@ -114,7 +212,56 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_up)
     st = sub.add_parser("status", parents=[common, data_dir], help="is the local stack running? (exit 0 when ready)")
     st.set_defaults(func=cmd_status)
+
+    # commands that use a running stack (endpoint and environment from <data dir>/stack.json)
+    js = argparse.ArgumentParser(add_help=False)
+    js.add_argument("--json", action="store_true", help="print one JSON object (or a list)")
+    us = sub.add_parser("users", help="users of the local stack")
+    usub = us.add_subparsers(dest="users_command", required=True)
+    ua = usub.add_parser("add", parents=[js, data_dir], help="add a user (names are unique, case-insensitively)")
+    ua.add_argument("name")
+    ua.add_argument("--email", required=True)
+    ua.add_argument("--plan", choices=["free", "premium"], default="free")
+    ua.set_defaults(func=cmd_users_add)
+
+    sm = sub.add_parser("submit", parents=[js, data_dir], help="submit a VCF as a user (as the web app does)")
+    sm.add_argument("file", help="VCF, plain or gzip/bgzip")
+    sm.add_argument("--user", required=True, help="user name")
+    sm.add_argument("--wait", action="store_true", help="wait for COMPLETED (exit 0) or FAILED (exit 1)")
+    sm.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    sm.set_defaults(func=cmd_submit)
+
+    jb = sub.add_parser("job", parents=[js, data_dir], help="one job (ownership-checked with --user)")
+    jb.add_argument("job_id")
+    jb.add_argument("--user", help="read as this user: another user's job is 'no such job'")
+    jb.set_defaults(func=cmd_job)
+
+    jl = sub.add_parser("jobs", parents=[js, data_dir], help="a user's jobs, newest first")
+    jl.add_argument("--user", required=True)
+    jl.add_argument("--limit", type=int, default=None, help="at most this many")
+    jl.set_defaults(func=cmd_jobs)
+
+    rs = sub.add_parser("results", parents=[js, data_dir], help="download a job's NAME.parquet")
+    rs.add_argument("job_id")
+    rs.add_argument("--user", required=True)
+    rs.add_argument("-o", "--output", required=True, help="destination file (.parquet)")
+    rs.set_defaults(func=cmd_results)
+
+    ob = sub.add_parser("outbox", parents=[js, data_dir], help="emails the local stack sent, newest last")
+    ob.set_defaults(func=cmd_outbox)
     return p
+
+
+def _no_stack() -> type[BaseException]:
+    # evaluated only when an exception propagates: `gas annotate` does not import boto3
+    from gas.client import StackNotRunning
+    return StackNotRunning
+
+
+def _refusals() -> tuple[type[BaseException], ...]:
+    from gas.client import GasClientError
+    from gas.submit import SubmitRefused
+    return (GasClientError, SubmitRefused, TimeoutError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except FileNotFoundError as exc:
         print(f"gas: error: no such file: {exc.filename}", file=sys.stderr)
+        return EXIT_FAILED
+    except _no_stack() as exc:
+        print(f"gas: error: {exc}", file=sys.stderr)
+        return EXIT_NO_STACK
+    except _refusals() as exc:
+        print(f"gas: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("gas: interrupted", file=sys.stderr)
