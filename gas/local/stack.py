@@ -1,6 +1,6 @@
 """The embedded stack: moto on 127.0.0.1, template.yaml provisioned into it, the functions' pollers.
 
-    stack = start_stack(data_dir)        # in-process; tests and `run_stack` use it
+    stack = start_stack(data_dir=d)      # in-process; tests and `run_stack` use it
     ...                                  # os.environ now points boto3 (and children) at moto
     stack.stop()
 
@@ -21,7 +21,10 @@ What it does to moto, and why:
   `RestoreCompleter` thread heads archived objects of every bucket that has such a notification;
   moto's restore state machine is set to complete ``restore_delay`` seconds after the request.
 
-No state survives a restart yet (docs/local-stack.md says what persistence has to cover).
+- with a ``data_dir``, the state (S3 objects with their storage class, DynamoDB items, pending
+  SQS messages, running archive waits) is loaded from ``<data_dir>/state`` after provisioning and
+  before the pollers start, snapshotted every ``snapshot_interval_s`` if it changed and at a clean
+  stop (`gas.local.persist`; docs/local-stack.md, "Persistence").
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gas.local.persist import Persistence, Snapshotter, Targets
 from gas.local.pollers import Pollers
 from gas.local.provision import DEFAULT_TEMPLATE, ROOT, Provisioned, boto_clients, provision
 from gas.settings import Settings
@@ -148,6 +152,8 @@ class LocalStack:
     provisioned: Provisioned
     env: dict[str, str]
     pollers: Pollers | None = None
+    persistence: Persistence | None = None
+    restored: dict[str, int] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     _saved_env: dict[str, str | None] = field(default_factory=dict)
@@ -158,6 +164,11 @@ class LocalStack:
             self.pollers.stop(timeout)
         for t in self.threads:
             t.join(timeout=5)
+        if self.persistence is not None:  # last snapshot: pollers are stopped, moto still answers
+            try:
+                self.persistence.snapshot()
+            except Exception:
+                log.exception("final snapshot failed; the last periodic one is kept")
         self.server.stop()
         for k, v in self._saved_env.items():
             if v is None:
@@ -177,8 +188,12 @@ class LocalStack:
 def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings | None = None,
                 parameters: dict[str, Any] | None = None, pollers: bool = True, poll_wait_s: int = 2,
                 failed_visibility_s: int | None = None, restore_delay_s: float = 0.0,
-                quiet: bool = True) -> LocalStack:
+                quiet: bool = True, data_dir: str | Path | None = None,
+                snapshot_interval_s: float = 5.0) -> LocalStack:
     """Start moto, provision `template`, point this process's environment at it, start pollers.
+
+    With `data_dir`, the state saved in ``<data_dir>/state`` is loaded before the pollers start
+    and snapshotted every `snapshot_interval_s` (if changed) and at `LocalStack.stop`.
 
     The environment (AWS_ENDPOINT_URL, fake credentials, region, MOTO_PORT and the template's
     GAS_* variables) is restored by `LocalStack.stop`.
@@ -207,7 +222,7 @@ def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings |
         base = {"MOTO_PORT": str(port), "AWS_ENDPOINT_URL": endpoint, **FAKE_CREDENTIALS,
                 "AWS_DEFAULT_REGION": settings.region, "AWS_REGION": settings.region}
         setenv(base)
-        # moto's backends are process-global: a new stack starts from nothing (no persistence yet)
+        # moto's backends are process-global: a new stack starts from nothing (then the snapshot)
         _post_json(f"{endpoint}/moto-api/reset", {})
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         transition = ({"progression": "time", "seconds": restore_delay_s} if restore_delay_s > 0
@@ -221,6 +236,11 @@ def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings |
         setenv(prov.env)
         stack = LocalStack(server=server, endpoint=endpoint, provisioned=prov, env={**base, **prov.env},
                            _saved_env=saved)
+        if data_dir is not None:
+            stack.persistence = Persistence(data_dir, Targets.of(prov), get, settings.region)
+            stack.restored = stack.persistence.restore()
+            if snapshot_interval_s > 0:
+                stack.threads.append(Snapshotter(stack.persistence, stack.stop_event, snapshot_interval_s))
         buckets = restore_buckets(prov, tpl)
         if buckets:
             stack.threads.append(RestoreCompleter(get("s3"), buckets, stack.stop_event))
@@ -295,7 +315,7 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    stack = start_stack(parameters=params, restore_delay_s=restore_delay)
+    stack = start_stack(parameters=params, restore_delay_s=restore_delay, data_dir=data)
     try:
         env = dict(os.environ)
         if workers > 0:
@@ -326,7 +346,10 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
             print(f"    - {line}")
         if ui and any(n == "ui" for n, _ in children):
             print(f"  UI: http://127.0.0.1:{ui_port}")
-        print("Ctrl-C stops it. Nothing is persisted across restarts yet.", flush=True)
+        r = stack.restored
+        print(f"  state: {data / 'state'} (restored {r.get('objects', 0)} objects, {r.get('items', 0)} items, "
+              f"{r.get('messages', 0)} messages, {r.get('executions', 0)} archive waits)")
+        print("Ctrl-C stops it (and saves the state; it is also saved every 5 s).", flush=True)
         while not stop.wait(1.0):
             for name, proc in children:
                 if proc.poll() is not None:
