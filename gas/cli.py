@@ -69,7 +69,8 @@ def cmd_bundle_build(args: argparse.Namespace) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from gas.local.stack import run_stack
     return run_stack(args.data_dir, workers=args.workers, archive_delay=args.archive_delay,
-                     restore_delay=args.restore_delay, ui=not args.no_ui, ui_port=args.ui_port)
+                     restore_delay=args.restore_delay, ui=not args.no_ui, ui_port=args.ui_port,
+                     genome=args.genome)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--restore-delay", type=float, default=5.0, help="seconds a Glacier restore takes locally")
     u.add_argument("--no-ui", action="store_true", help="do not serve the web app")
     u.add_argument("--ui-port", type=int, default=8501)
+    u.add_argument("--genome", default=os.environ.get("GAS_GENOME"),
+                   help="what the workers annotate against: GRCh38, GRCh37 or a bundle folder (default: the template's)")
     u.set_defaults(func=cmd_up)
     st = sub.add_parser("status", parents=[common, data_dir], help="is the local stack running? (exit 0 when ready)")
     st.set_defaults(func=cmd_status)

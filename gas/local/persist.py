@@ -496,21 +496,6 @@ class Persistence:
         return n
 
 
-class Snapshotter(threading.Thread):
-    """Takes a snapshot every `interval_s` if anything changed; the stack takes a last one at stop."""
-
-    def __init__(self, persistence: Persistence, stop: threading.Event, interval_s: float = 5.0) -> None:
-        super().__init__(name="state-snapshotter", daemon=True)
-        self.persistence, self.stop_event, self.interval_s = persistence, stop, interval_s
-
-    def run(self) -> None:
-        while not self.stop_event.wait(self.interval_s):
-            try:
-                self.persistence.snapshot()
-            except Exception as exc:  # noqa: BLE001 - keep trying; the final snapshot at stop still runs
-                log.warning("snapshot failed: %r", exc)
-
-
 # ----------------------------------------------------------------------------- file helpers
 
 def _write_json(path: Path, value: Any) -> None:

@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gas.local.persist import Persistence, Snapshotter, Targets
+from gas.local.outbox import OutboxWriter
+from gas.local.persist import Persistence, Targets
 from gas.local.pollers import Pollers
 from gas.local.provision import DEFAULT_TEMPLATE, ROOT, Provisioned, boto_clients, provision
 from gas.settings import Settings
@@ -145,6 +146,21 @@ def restore_buckets(prov: Provisioned, template: dict[str, Any]) -> list[str]:
 
 # ----------------------------------------------------------------------------- the stack
 
+class _Every(threading.Thread):
+    """Runs `fn` every `interval_s` until `stop` is set; an error is logged and retried next time."""
+
+    def __init__(self, name: str, fn: Any, interval_s: float, stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self.fn, self.interval_s, self.stop_event = fn, interval_s, stop
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.interval_s):
+            try:
+                self.fn()
+            except Exception:  # noqa: BLE001 - a background chore must not kill the stack
+                log.exception("%s failed", self.name)
+
+
 @dataclass
 class LocalStack:
     server: Any
@@ -153,6 +169,7 @@ class LocalStack:
     env: dict[str, str]
     pollers: Pollers | None = None
     persistence: Persistence | None = None
+    outbox: OutboxWriter | None = None
     restored: dict[str, int] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -164,6 +181,8 @@ class LocalStack:
             self.pollers.stop(timeout)
         for t in self.threads:
             t.join(timeout=5)
+        if self.outbox is not None:       # mail the last poller run sent
+            self.outbox.sync()
         if self.persistence is not None:  # last snapshot: pollers are stopped, moto still answers
             try:
                 self.persistence.snapshot()
@@ -240,7 +259,12 @@ def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings |
             stack.persistence = Persistence(data_dir, Targets.of(prov), get, settings.region)
             stack.restored = stack.persistence.restore()
             if snapshot_interval_s > 0:
-                stack.threads.append(Snapshotter(stack.persistence, stack.stop_event, snapshot_interval_s))
+                # a failed snapshot is retried next interval; the one at stop still runs
+                stack.threads.append(_Every("state-snapshotter", stack.persistence.snapshot, snapshot_interval_s,
+                                            stack.stop_event))
+            # sent mail lives in this process (moto's SES backend): write it out as .eml files
+            stack.outbox = OutboxWriter(data_dir)
+            stack.threads.append(_Every("outbox", stack.outbox.sync, 1.0, stack.stop_event))
         buckets = restore_buckets(prov, tpl)
         if buckets:
             stack.threads.append(RestoreCompleter(get("s3"), buckets, stack.stop_event))
@@ -301,8 +325,11 @@ def _spawn(args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[
 
 
 def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_delay: int | None = None,
-              restore_delay: float = 5.0, ui: bool = True, ui_port: int = 8501) -> int:
-    """`gas up`: start everything, write stack.json, block until SIGINT/SIGTERM. Returns an exit code."""
+              restore_delay: float = 5.0, ui: bool = True, ui_port: int = 8501, genome: str | None = None) -> int:
+    """`gas up`: start everything, write stack.json, block until SIGINT/SIGTERM. Returns an exit code.
+
+    `genome` (GRCh38, GRCh37 or a bundle folder) is what the workers annotate against; it wins over
+    the template's Genome parameter, which can only name the packaged genomes."""
     data = Path(data_dir or default_data_dir())
     data.mkdir(parents=True, exist_ok=True)
     current = status(data)
@@ -317,7 +344,9 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stack = start_stack(parameters=params, restore_delay_s=restore_delay, data_dir=data)
     try:
-        env = dict(os.environ)
+        if genome:  # workers and clients (through stack.json) agree on what jobs are annotated against
+            stack.env["GAS_GENOME"] = genome
+        env = {**os.environ, **stack.env}
         if workers > 0:
             if (ROOT / "annotator" / "worker.py").is_file():
                 for i in range(workers):
