@@ -7,12 +7,13 @@ GAS := $(VENV)/bin/gas
 STAMP := $(VENV)/.installed
 export GAS_CACHE_DIR ?= $(HOME)/.cache/gas
 
-.PHONY: setup bundles run test test-fast bench e2e reliability clean help
+.PHONY: setup bundles run demo test test-fast bench e2e reliability clean help
 
 include tools.mk
 
 help:
-	@echo "make run    - set up and start GAS locally"
+	@echo "make run    - set up and start GAS locally (the embedded stack; Ctrl-C stops it)"
+	@echo "make demo   - set up and annotate the example VCF without the stack"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make bench  - speed and concordance benchmarks (prints JSON lines)"
 
@@ -30,11 +31,20 @@ bundles: $(STAMP)
 
 setup: $(STAMP) bundles tools
 
-# Until the embedded stack lands (`gas up`, pipeline issue), `make run` annotates the example VCF.
+# The embedded stack in the foreground (Ctrl-C stops it; state is kept in $(GAS_DATA_DIR)).
+export GAS_DATA_DIR ?= $(HOME)/.local/share/gas
 run: setup
+	@echo "Starting GAS locally. In another terminal, try:"
+	@echo "  $(GAS) users add alice --email alice@example.org"
+	@echo "  $(GAS) submit examples/course-test.vcf --user alice --wait"
+	@echo "  $(GAS) jobs --user alice     # then: $(GAS) results JOB_ID --user alice -o out.parquet"
+	@echo "  $(GAS) outbox                # the completion email"
+	$(GAS) up --genome GRCh37
+
+# Annotate one file without the stack.
+demo: setup
 	$(GAS) annotate examples/course-test.vcf -o out/ --genome GRCh37
 	@$(PY) -c "import json; s=json.load(open('out/course-test.summary.json')); print('most severe consequences:', json.dumps(s['by_consequence'], indent=1)); print('genes hit:', s['genes_hit'], '  Ti/Tv:', s['ti_tv'])"
-	@echo "Browse it with pandas: $(PY) -c \"import pandas as pd; print(pd.read_parquet('out/course-test.parquet').head(20))\""
 
 test: setup
 	$(PY) -m pytest -q
