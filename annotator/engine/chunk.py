@@ -24,7 +24,13 @@ from annotator.engine.model import Bundle
 from annotator.engine.overlap import TranscriptIndex
 from annotator.engine.pairs import Pairs
 from annotator.engine.summary import Summary
-from annotator.engine.tables import BundleColumns, ChunkColumns, transcript_table, variant_table
+from annotator.engine.tables import (
+    BundleColumns,
+    ChunkColumns,
+    consequence_impact,
+    transcript_table,
+    variant_table,
+)
 from annotator.engine.variants import VcfChunk
 
 _NEARBY = so.BIT["upstream_gene_variant"] | so.BIT["downstream_gene_variant"] | so.BIT["intergenic_variant"]
@@ -88,8 +94,8 @@ class ChunkAnnotator:
         cols = ChunkColumns.of(chunk, rsids)
         ttable = transcript_table(m.columns, chunk, cols, pairs, strand)
         vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
-        escaped = {c: m.columns.escaped_take(c, pairs.tx) for c in ("gene", "gene_id", "transcript", "biotype")}
-        columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand, escaped,
+        columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand,
+                                   m.columns.csq_transcript(pairs.tx), consequence_impact(pairs.mask),
                                    cols.ids, m.columns.ids_clean)
         record_csq = csq.record_csq(chunk.n_records, chunk.a_rec[pairs.allele], columns)
         lines = csq.annotate_lines(chunk.lines, record_csq, self.drop_existing_csq, self.sites_only)

@@ -7,7 +7,7 @@ more than the whole consequence calculation.
 """
 from __future__ import annotations
 
-from itertools import groupby
+from itertools import compress
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +28,6 @@ FREE_TEXT = frozenset({"SYMBOL", "Gene", "Feature", "BIOTYPE", "HGVSc", "HGVSp",
 _ESCAPES = (("%", "%25"), (",", "%2C"), (";", "%3B"), ("=", "%3D"), ("|", "%7C"), (" ", "%20"), ("\t", "%09"))
 _NEEDS_ESCAPE = r"[%,;=| \t]"
 _STRAND = pa.array(["-1", "", "1"], pa.string())
-_FEATURE_TYPE = pa.array(["", "Transcript"], pa.string())
 
 
 def header_line(bundle_name: str) -> str:
@@ -59,14 +58,24 @@ def vep_alleles(chunk: VcfChunk) -> np.ndarray:
     rec_simple = np.ones(chunk.n_records, dtype=bool)
     rec_simple[chunk.a_rec[~simple]] = False
     todo = np.flatnonzero(~rec_simple[chunk.a_rec])          # alleles of records with an indel etc.
-    for r, group in groupby(zip(chunk.a_rec[todo].tolist(), todo.tolist()), key=lambda x: x[0]):
-        idx = [i for _, i in group]
-        ref = chunk.ref[r]
-        plain = [i for i in idx if _is_plain(chunk.a_alt[i])]
-        alleles = [ref] + [chunk.a_alt[i] for i in plain]
-        if len({len(a) for a in alleles}) > 1 and len({a[:1].upper() for a in alleles}) == 1:
-            for i in plain:
-                out[i] = chunk.a_alt[i][1:] or "-"
+    if not len(todo):
+        return out
+    # Per record: the plain ALTs are stripped when some length differs from REF's (hence the
+    # lengths of REF and plain ALTs are not all equal) and all first bases equal REF's.
+    alts = out[todo].tolist()
+    plain = np.fromiter(map(_is_plain, alts), bool, len(alts))
+    rec = chunk.a_rec[todo]
+    refs = [chunk.ref[r] for r in rec[plain].tolist()]
+    palts = [a for a, p in zip(alts, plain.tolist()) if p]
+    diff_len = np.fromiter(map(len, palts), np.int64, len(palts)) != np.fromiter(map(len, refs), np.int64, len(refs))
+    diff_first = np.fromiter((a[:1].upper() != r[:1].upper() for a, r in zip(palts, refs)), bool, len(palts))
+    prec = rec[plain]
+    strip_rec = np.zeros(chunk.n_records, dtype=bool)
+    strip_rec[prec[diff_len]] = True
+    strip_rec[prec[diff_first]] = False
+    pidx = todo[plain]
+    sel = strip_rec[prec]
+    out[pidx[sel]] = [a[1:] or "-" for a in compress(palts, sel.tolist())]
     return out
 
 
@@ -75,24 +84,27 @@ def _is_plain(alt: str) -> bool:
 
 
 def pair_columns(ttable: pa.Table, alleles: np.ndarray, pairs_allele: np.ndarray, strand: np.ndarray,
-                 escaped_names: dict[str, pa.Array], allele_ids: pa.Array, names_clean: bool) -> dict[str, pa.Array]:
-    """CSQ field values per pair, from the transcript table.
+                 transcript_fields: pa.Array, consequence_impact: pa.Array, allele_ids: pa.Array,
+                 names_clean: bool) -> dict[str, pa.Array]:
+    """CSQ values per pair, from the transcript table, as runs of '|'-separated fields in FIELDS
+    order (a key names the fields its value holds).
 
-    Bundle names come pre-escaped; IDs are escaped per allele before being spread over pairs;
-    HGVS strings hold only HGVS syntax and a transcript id, so when the bundle's ids are clean
-    only the '=' of a synonymous p. needs encoding.
+    Runs whose values do not vary within a transcript or a consequence mask come joined:
+    `transcript_fields` is 'SYMBOL|Gene|Feature_type|Feature|BIOTYPE' (bundle names
+    pre-escaped), `consequence_impact` 'Consequence|IMPACT'. IDs are escaped per allele before
+    being spread over pairs; HGVS strings hold only HGVS syntax and a transcript id, so when the
+    bundle's ids are clean only the '=' of a synonymous p. needs encoding.
     """
-    t = {name: ttable.column(name).combine_chunks() for name in ttable.column_names}
-    ids = escape(pc.if_else(pc.equal(allele_ids, "."), "", allele_ids)).take(pa.array(pairs_allele))
+    t = {name: ttable.column(name).combine_chunks() for name in PAIR_FIELDS.values()}
+    pa_allele = pa.array(pairs_allele)
+    ids = escape(pc.if_else(pc.equal(allele_ids, "."), "", allele_ids)).take(pa_allele)
     hgvs_c = t["hgvs_c"] if names_clean else escape(t["hgvs_c"])
     hgvs_p = pc.replace_substring(t["hgvs_p"], "=", "%3D") if names_clean else escape(t["hgvs_p"])
     distance = pc.if_else(pc.greater(t["distance"], 0), pc.cast(t["distance"], pa.string()), "")
     return {
-        "Allele": pa.array(alleles[pairs_allele], pa.string()),
-        "Consequence": t["consequence"], "IMPACT": t["impact"],
-        "SYMBOL": escaped_names["gene"], "Gene": escaped_names["gene_id"],
-        "Feature_type": _FEATURE_TYPE.take(pa.array((strand != 0).astype(np.int8))),
-        "Feature": escaped_names["transcript"], "BIOTYPE": escaped_names["biotype"],
+        "Allele": pa.array(alleles, pa.string()).take(pa_allele),
+        "Consequence|IMPACT": consequence_impact,
+        "SYMBOL|Gene|Feature_type|Feature|BIOTYPE": transcript_fields,
         "EXON": t["exon"], "INTRON": t["intron"],
         "HGVSc": hgvs_c, "HGVSp": hgvs_p,
         "cDNA_position": t["cdna_pos"], "CDS_position": t["cds_pos"], "Protein_position": t["protein_pos"],
@@ -102,9 +114,19 @@ def pair_columns(ttable: pa.Table, alleles: np.ndarray, pairs_allele: np.ndarray
     }
 
 
+# Transcript-table columns behind the per-pair CSQ fields.
+PAIR_FIELDS = {"EXON": "exon", "INTRON": "intron", "HGVSc": "hgvs_c", "HGVSp": "hgvs_p",
+               "cDNA_position": "cdna_pos", "CDS_position": "cds_pos", "Protein_position": "protein_pos",
+               "Amino_acids": "amino_acids", "Codons": "codons", "DISTANCE": "distance"}
+
+
 def record_csq(n_records: int, pair_record: np.ndarray, columns: dict[str, pa.Array]) -> pa.Array:
-    """One CSQ value per record (null where the record has no rows); pairs grouped by record."""
-    per_pair = pc.binary_join_element_wise(*(columns[f] for f in FIELDS), "|")
+    """One CSQ value per record (null where the record has no rows); pairs grouped by record.
+
+    `columns`: runs of fields in FIELDS order, each key naming its fields ('A|B' for a run of
+    two already joined with '|')."""
+    assert "|".join(columns) == "|".join(FIELDS), "columns must cover FIELDS in order"
+    per_pair = pc.binary_join_element_wise(*columns.values(), "|")
     offsets = np.searchsorted(pair_record, np.arange(n_records + 1), "left").astype(np.int32)
     joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), per_pair), ",")
     empty = offsets[1:] == offsets[:-1]

@@ -11,6 +11,7 @@ are left-aligned) and to tell a duplication from an insertion, so they need a FA
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -125,8 +126,7 @@ def _allele_ops(chunk: VcfChunk, reference: Reference | None, alleles: np.ndarra
     lo_p, hi_p = chunk.a_pos[alleles].copy(), chunk.a_end[alleles].copy()
     lo_m, hi_m = lo_p.copy(), hi_p.copy()
     op_p, op_m = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
-    table = ["del", "dup"]
-    DEL, DUP = 0, 1
+    table = ["del", "dup"]   # DEL, DUP
     kind = chunk.a_kind[alleles]
     ref, alt = chunk.a_ref, chunk.a_alt_n
     x = np.nonzero(kind == Kind.SNV)[0]
@@ -144,36 +144,126 @@ def _allele_ops(chunk: VcfChunk, reference: Reference | None, alleles: np.ndarra
     if reference is None:
         return lo_p, hi_p, op_p, lo_m, hi_m, op_m, table
     x = np.nonzero((kind == Kind.INS) | (kind == Kind.DEL))[0]
-    by_contig: dict[str, list[int]] = {}
-    for i in x.tolist():
-        by_contig.setdefault(chunk.chrom[chunk.a_rec[alleles[i]]], []).append(i)
-    for contig, idx in by_contig.items():
+    if not len(x):
+        return lo_p, hi_p, op_p, lo_m, hi_m, op_m, table
+    codes, contigs = pd.factorize(np.asarray(chunk.chrom, dtype=object)[chunk.a_rec[alleles[x]]], sort=False)
+    for k, contig in enumerate(contigs.tolist()):
         if not reference.has_contig(contig):
             continue
-        ia = alleles[idx]
-        pad = _WINDOW + np.maximum(chunk.a_end[ia] - chunk.a_pos[ia] + 1, 0) + \
-            np.array([len(alt[a]) for a in ia.tolist()], dtype=np.int64)
-        seq = Prefetch(reference, contig, chunk.a_pos[ia] - pad, chunk.a_end[ia] + pad)
-        done = []                 # (lo_p, hi_p, op_p, lo_m, hi_m, op_m) per allele of idx
-        for a, is_del in zip(ia.tolist(), (kind[idx] == Kind.DEL).tolist()):
-            lp, ls, rp, rs = _shift(seq, int(chunk.a_pos[a]), ref[a], alt[a])
-            m = len(ls)
-            if is_del:
-                done.append((rp, rp + m - 1, DEL, lp, lp + m - 1, DEL))
-                continue
-            if seq.fetch(rp - m, rp - 1) == rs:
-                plus = (rp - m, rp - 1, DUP)
-            else:
-                table.append("ins" + rs)
-                plus = (rp - 1, rp, len(table) - 1)
-            if seq.fetch(lp, lp + m - 1) == ls:
-                done.append(plus + (lp, lp + m - 1, DUP))
-            else:
-                table.append("ins" + _rc(ls))
-                done.append(plus + (lp - 1, lp, len(table) - 1))
-        d = np.array(done, dtype=np.int64).reshape(-1, 6)
+        idx = x[codes == k] if len(contigs) > 1 else x
+        ia = alleles[idx].tolist()
+        i_ref, i_alt = list(map(ref.__getitem__, ia)), list(map(alt.__getitem__, ia))
+        pos, end = chunk.a_pos[alleles[idx]], chunk.a_end[alleles[idx]]
+        pad = _WINDOW + np.maximum(end - pos + 1, 0) + np.fromiter(map(len, i_alt), np.int64, len(ia))
+        seq = Prefetch(reference, contig, pos - pad, end + pad)
+        d = _indel_ops(seq, pos, i_ref, i_alt, kind[idx] == Kind.DEL, table)
         lo_p[idx], hi_p[idx], op_p[idx], lo_m[idx], hi_m[idx], op_m[idx] = d.T
     return lo_p, hi_p, op_p, lo_m, hi_m, op_m, table
+
+
+DEL, DUP = 0, 1     # their codes in the operations table
+
+
+def _indel_ops_one(seq: Prefetch, pos: int, ref: str, alt: str, is_del: bool, table: list[str]) -> tuple:
+    """(lo_p, hi_p, op_p, lo_m, hi_m, op_m) of one deletion or insertion; new ops go to `table`."""
+    lp, ls, rp, rs = _shift(seq, pos, ref, alt)
+    m = len(ls)
+    if is_del:
+        return rp, rp + m - 1, DEL, lp, lp + m - 1, DEL
+    if seq.fetch(rp - m, rp - 1) == rs:
+        plus = (rp - m, rp - 1, DUP)
+    else:
+        table.append("ins" + rs)
+        plus = (rp - 1, rp, len(table) - 1)
+    if seq.fetch(lp, lp + m - 1) == ls:
+        return plus + (lp, lp + m - 1, DUP)
+    table.append("ins" + _rc(ls))
+    return plus + (lp - 1, lp, len(table) - 1)
+
+
+def _indel_ops(seq: Prefetch, pos: np.ndarray, ref: list[str], alt: list[str], is_del: np.ndarray,
+               table: list[str]) -> np.ndarray:
+    """_indel_ops_one for many indels of one contig at once, as an (n, 6) array.
+
+    The 3' shifts are found with numpy, one step for all still-shifting indels at a time
+    (most indels do not shift at all), with the window limits of `_shift`. Indels whose bases
+    are not plain ASCII or whose window is not held by `seq` go one at a time."""
+    n = len(pos)
+    out = np.zeros((n, 6), np.int64)
+    if not n:
+        return out
+    s_list = [r or a for r, a in zip(ref, alt)]
+    flat_s = "".join(s_list)
+    m = np.fromiter(map(len, s_list), np.int64, n)
+    lr = np.fromiter(map(len, ref), np.int64, n)
+    try:
+        flat = np.frombuffer(flat_s.encode("ascii"), np.uint8)
+    except UnicodeEncodeError:
+        flat = None
+    if flat is None or (m == 0).any():
+        for i in range(n):
+            out[i] = _indel_ops_one(seq, int(pos[i]), ref[i], alt[i], bool(is_del[i]), table)
+        return out
+    off = np.cumsum(m) - m
+    L = seq.length
+    slow = np.zeros(n, bool)
+
+    def shift(first: np.ndarray, step: int, last_ok: np.ndarray, char_at) -> np.ndarray:
+        k = np.zeros(n, np.int64)
+        active = np.arange(n)
+        j = 0
+        while len(active):
+            g = first[active] + step * j
+            inside = (g <= last_ok[active]) if step > 0 else (g >= last_ok[active])
+            code, held = seq.codes(g)
+            slow[active[inside & ~held]] = True
+            match = inside & held & (code == flat[off[active] + char_at(active, j)])
+            active = active[match]
+            k[active] += 1
+            j += 1
+        return k
+
+    # right: the base after the indel equals its first base (rotating); window ends 64 bases on
+    kr = shift(pos + lr, 1, np.minimum(pos + lr + _WINDOW, L), lambda a, j: j % m[a])
+    # left: the base before equals its last base; window starts 64 bases back
+    kl = shift(pos - 1, -1, np.maximum(1, pos - _WINDOW), lambda a, j: m[a] - 1 - j % m[a])
+    rp, lp = pos + kr, pos - kl
+    out[:, 0], out[:, 1], out[:, 2] = rp, rp + m - 1, DEL
+    out[:, 3], out[:, 4], out[:, 5] = lp, lp + m - 1, DEL
+    ins = np.flatnonzero(~is_del & ~slow)
+    if len(ins):
+        mi = m[ins]
+        row = np.repeat(np.arange(len(ins)), mi)
+        t = np.arange(int(mi.sum())) - np.repeat(np.cumsum(mi) - mi, mi)
+
+        def equal(start: np.ndarray, rot: np.ndarray) -> np.ndarray:
+            """Whether the reference at start.. (m bases) spells s rotated left by `rot`."""
+            ok = (start >= 1) & (start + mi - 1 <= L)
+            code, held = seq.codes(start[row] + t)
+            slow[ins[np.bincount(row, ~held, len(ins)) > 0]] = True
+            same = code == flat[off[ins][row] + (t + rot[row]) % mi[row]]
+            return ok & (np.bincount(row, ~same, len(ins)) == 0)
+
+        dup_p = equal(rp[ins] - mi, kr[ins] % mi)
+        dup_m = equal(lp[ins], -(kl[ins] % mi))
+        keep = ~slow[ins]
+        for x, dup, rot, pos_, plus in ((ins, dup_p, kr, rp, True), (ins, dup_m, kl, lp, False)):
+            c = 0 if plus else 3
+            d = x[dup & keep]
+            out[d, c], out[d, c + 1], out[d, c + 2] = (pos_[d] - m[d], pos_[d] - 1, DUP) if plus else \
+                (pos_[d], pos_[d] + m[d] - 1, DUP)
+            e = x[~dup & keep]
+            out[e, c], out[e, c + 1] = pos_[e] - 1, pos_[e]
+            out[e, c + 2] = len(table) + np.arange(len(e))
+            if plus:
+                table.extend(["ins" + si[k:] + si[:k] for si, k in zip(map(s_list.__getitem__, e.tolist()),
+                                                                      (rot[e] % m[e]).tolist())])
+            else:
+                table.extend(["ins" + _rc(si[len(si) - k:] + si[:len(si) - k]) for si, k in
+                              zip(map(s_list.__getitem__, e.tolist()), (rot[e] % m[e]).tolist())])
+    for i in np.flatnonzero(slow).tolist():
+        out[i] = _indel_ops_one(seq, int(pos[i]), ref[i], alt[i], bool(is_del[i]), table)
+    return out
 
 
 def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,

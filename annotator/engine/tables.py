@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from annotator.engine import so
 from annotator.engine.csq import escape, needs_escape
@@ -65,17 +66,29 @@ class BundleColumns:
         self.arrays = {out: pa.array(np.append(getattr(bundle, attr), ""), pa.string())
                        for out, attr in BUNDLE_STRINGS.items()}
 
-        self._escaped: dict[str, pa.Array] = {}
         self.ids_clean = not needs_escape(self.arrays["transcript"])  # then HGVS strings need no escaping
+        self._strand = np.append(bundle.tx_strand, 0)
+        self._csq_tx: pa.Array | None = None
 
     def take(self, column: str, tx: np.ndarray) -> pa.Array:
         return self.arrays[column].take(pa.array(np.where(tx >= 0, tx, self.n)))
 
-    def escaped_take(self, column: str, tx: np.ndarray) -> pa.Array:
-        """As take(), percent-encoded for CSQ (escaped once per bundle, not per row)."""
-        if column not in self._escaped:
-            self._escaped[column] = escape(self.arrays[column])
-        return self._escaped[column].take(pa.array(np.where(tx >= 0, tx, self.n)))
+    def csq_transcript(self, tx: np.ndarray) -> pa.Array:
+        """CSQ's per-transcript run 'SYMBOL|Gene|Feature_type|Feature|BIOTYPE', percent-encoded,
+        joined once per transcript of the bundle ('||||' for intergenic rows)."""
+        if self._csq_tx is None:
+            esc = {c: escape(self.arrays[c]) for c in ("gene", "gene_id", "transcript", "biotype")}
+            feature_type = pa.array(np.where(self._strand != 0, "Transcript", ""), pa.string())
+            self._csq_tx = pc.binary_join_element_wise(esc["gene"], esc["gene_id"], feature_type,
+                                                       esc["transcript"], esc["biotype"], "|")
+        return self._csq_tx.take(pa.array(np.where(tx >= 0, tx, self.n)))
+
+
+def consequence_impact(masks: np.ndarray) -> pa.Array:
+    """CSQ's 'Consequence|IMPACT' per mask, joined once per distinct mask."""
+    inv, uniq = pd.factorize(masks, sort=False)
+    labels = pa.array([f"{so.label(m)}|{so.impact(m)}" for m in uniq.tolist()], pa.string())
+    return labels.take(pa.array(inv.astype(np.int32)))
 
 
 def consequence_columns(masks: np.ndarray) -> tuple[pa.Array, pa.Array]:

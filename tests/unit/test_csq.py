@@ -29,6 +29,13 @@ def test_vep_alleles_strip_shared_first_base_of_indels_only():
     assert csq.vep_alleles(c).tolist() == ["G", "T", "-", "TT", "G", "AT"]
 
 
+def test_vep_alleles_ignore_non_plain_alts_when_deciding():
+    c = chunk([("1", 10, ".", "AT", ["A", "*"]), ("1", 20, ".", "A", ["<DEL>", "AT"]), ("1", 30, ".", "A", ["C"]),
+               ("1", 40, ".", "CA", ["C", "TA"])],
+              [Kind.DEL, Kind.STAR, Kind.SYMBOLIC, Kind.INS, Kind.SNV, Kind.DEL, Kind.MNV])
+    assert csq.vep_alleles(c).tolist() == ["-", "*", "<DEL>", "T", "C", "C", "TA"]
+
+
 def test_escape_percent_encodes_grammar_characters():
     out = csq.escape(pa.array(["p.Arg41=", "a,b;c|d e", "plain"]))
     assert out.to_pylist() == ["p.Arg41%3D", "a%2Cb%3Bc%7Cd%20e", "plain"]

@@ -76,3 +76,45 @@ def test_hgvs_p_dup_and_delins():
     assert hgvs_p("T", BIT["inframe_insertion"], "MKE", "MKKE", 1, False) == "T:p.Lys2dup"
     assert hgvs_p("T", BIT["inframe_deletion"], "MKEL", "ML", 1, False) == "T:p.Lys2_Glu3del"
     assert hgvs_p("T", BIT["missense_variant"], "KE", "RD", 5, False) == "T:p.Lys5_Glu6delinsArgAsp"
+
+
+def test_vectorised_indel_shifting_matches_one_at_a_time(tmp_path):
+    """_indel_ops (numpy, all indels at once) equals _indel_ops_one for every indel, including
+    repeats longer than the shift window, dups, and indels at either contig end."""
+    import random
+
+    import numpy as np
+
+    from annotator.engine.fasta import Prefetch
+    from annotator.engine.hgvs import _indel_ops, _indel_ops_one
+
+    rnd = random.Random(7)
+    parts = ["CA" * 50, "".join(rnd.choice("ACGT") for _ in range(300)), "A" * 80, "ACG" * 30,
+             "".join(rnd.choice("AC") for _ in range(200)), "T" * 5]
+    seq = "".join(parts)
+    reference = Reference.open(write_fasta(tmp_path, {"c": seq}))
+    pos, refs, alts, dels = [], [], [], []
+    for _ in range(600):
+        is_del = rnd.random() < 0.5
+        m = rnd.choice([1, 1, 2, 3, 4, 7])
+        if is_del:
+            p = rnd.randint(1, len(seq) - m + 1)
+            pos.append(p), refs.append(seq[p - 1:p - 1 + m]), alts.append("")
+        else:
+            p = rnd.randint(1, len(seq) + 1)                 # base after the insertion point
+            ins = seq[p - 1:p - 1 + m] if rnd.random() < 0.5 and p + m <= len(seq) else \
+                "".join(rnd.choice("ACGT") for _ in range(m))
+            pos.append(p), refs.append(""), alts.append(ins)
+        dels.append(is_del)
+    pos_a = np.array(pos, np.int64)
+    ends = pos_a + np.array([len(r) for r in refs]) - 1
+    pad = 64 + 20
+    for lo, hi in ((pos_a - pad, ends + pad), (pos_a, ends)):   # held windows, and mostly not held
+        pf = Prefetch(reference, "c", lo, hi, gap=0)
+        t_vec, t_one = ["del", "dup"], ["del", "dup"]
+        got = _indel_ops(pf, pos_a, refs, alts, np.array(dels), t_vec)
+        want = [_indel_ops_one(pf, p, r, a, d, t_one) for p, r, a, d in zip(pos, refs, alts, dels)]
+        for i, w in enumerate(want):
+            g = got[i].tolist()
+            assert g[0:2] + g[3:5] == list(w[0:2] + w[3:5]), (i, pos[i], refs[i], alts[i])
+            assert t_vec[g[2]] == t_one[w[2]] and t_vec[g[5]] == t_one[w[5]], (i, pos[i], refs[i], alts[i])
