@@ -82,22 +82,10 @@ def stack_info(data_dir: str | Path | None) -> dict[str, Any]:
 @contextmanager
 def stack_environment(env: dict[str, str]) -> Iterator[None]:
     """Point boto3 and `Settings.from_env` at the stack for the duration; restores os.environ."""
+    from gas.local.environ import patched_environ
     from gas.local.stack import CLEARED_ENV
-    saved: dict[str, str | None] = {}
-    for k in CLEARED_ENV:
-        if k in os.environ and k not in env:
-            saved[k] = os.environ.pop(k)
-    for k, v in env.items():
-        saved.setdefault(k, os.environ.get(k))
-        os.environ[k] = str(v)
-    try:
+    with patched_environ(env, clear=CLEARED_ENV):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def job_view(job: Job, user_name: str | None = None) -> dict[str, Any]:

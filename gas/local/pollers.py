@@ -29,7 +29,6 @@ import base64
 import hashlib
 import importlib.util
 import logging
-import os
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gas.local.environ import patched_environ
 from gas.local.provision import FunctionSpec, SqsEventSource
 
 log = logging.getLogger("gas.local.pollers")
@@ -55,21 +55,14 @@ def load_handler(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:
     path = spec.module_file
     module_name = f"gas_local_fn_{spec.logical_id}_{uuid.uuid4().hex[:8]}"
     with _import_lock:
-        saved = {k: os.environ.get(k) for k in spec.environment}
-        os.environ.update(spec.environment)  # restored below: the process env keeps the Globals only
-        try:
+        # the function's own variables only while importing: the process env keeps the Globals only
+        with patched_environ(spec.environment):
             mod_spec = importlib.util.spec_from_file_location(module_name, path)
             if mod_spec is None or mod_spec.loader is None:
                 raise ImportError(f"cannot import {path}")
             module = importlib.util.module_from_spec(mod_spec)
             sys.modules[module_name] = module  # dataclasses/pydantic inside the module look it up
             mod_spec.loader.exec_module(module)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
     handler = getattr(module, spec.handler_function, None)
     if not callable(handler):
         raise ImportError(f"{path}: no callable {spec.handler_function!r}")

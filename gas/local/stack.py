@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gas.local.environ import EnvPatch
 from gas.local.outbox import OutboxWriter
 from gas.local.persist import Persistence, Targets
 from gas.local.pollers import Pollers
@@ -173,7 +174,7 @@ class LocalStack:
     restored: dict[str, int] = field(default_factory=dict)
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
-    _saved_env: dict[str, str | None] = field(default_factory=dict)
+    _env_patch: EnvPatch = field(default_factory=EnvPatch)
 
     def stop(self, timeout: float = 25.0) -> None:
         self.stop_event.set()
@@ -189,11 +190,7 @@ class LocalStack:
             except Exception:
                 log.exception("final snapshot failed; the last periodic one is kept")
         self.server.stop()
-        for k, v in self._saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        self._env_patch.undo()
         from gas import aws
         aws.reset_clients()
 
@@ -227,20 +224,13 @@ def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings |
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    saved: dict[str, str | None] = {}
-
-    def setenv(values: dict[str, str]) -> None:
-        for k, v in values.items():
-            saved.setdefault(k, os.environ.get(k))
-            os.environ[k] = v
+    env_patch = EnvPatch()
 
     try:
-        for k in CLEARED_ENV:
-            if k in os.environ:
-                saved.setdefault(k, os.environ.pop(k))
+        env_patch.clear(CLEARED_ENV)
         base = {"MOTO_PORT": str(port), "AWS_ENDPOINT_URL": endpoint, **FAKE_CREDENTIALS,
                 "AWS_DEFAULT_REGION": settings.region, "AWS_REGION": settings.region}
-        setenv(base)
+        env_patch.set(base)
         # moto's backends are process-global: a new stack starts from nothing (then the snapshot)
         _post_json(f"{endpoint}/moto-api/reset", {})
         _post_json(f"{endpoint}/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
@@ -252,9 +242,9 @@ def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings |
         tpl = load_template(template)
         get = boto_clients(endpoint, settings.region)
         prov = provision(endpoint, template=template, settings=settings, parameters=parameters, clients=get)
-        setenv(prov.env)
+        env_patch.set(prov.env)
         stack = LocalStack(server=server, endpoint=endpoint, provisioned=prov, env={**base, **prov.env},
-                           _saved_env=saved)
+                           _env_patch=env_patch)
         if data_dir is not None:
             stack.persistence = Persistence(data_dir, Targets.of(prov), get, settings.region)
             stack.restored = stack.persistence.restore()
@@ -276,11 +266,7 @@ def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings |
         return stack
     except BaseException:
         server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        env_patch.undo()
         raise
 
 

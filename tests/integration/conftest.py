@@ -18,3 +18,17 @@ def tiny(tmp_path_factory) -> dict:
     cache = d / "cache"
     bundle = build_from_gff3(gff3, "tiny", cache, fasta=fasta)
     return {"dir": d, "fasta": fasta, "bundle": bundle, "cache": cache, "seq": seq}
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """A moto server on 127.0.0.1 (never 0.0.0.0, its default) for one test module."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read template.yaml")
+from gas.local.provision import load_template  # noqa: E402  (after the importorskip)
 
 from gas.settings import Settings
 
@@ -42,30 +43,10 @@ BEHAVIOUR_FIELDS = {"stack", "region", "archive_delay_s", "free_upload_limit_byt
 
 # ----------------------------------------------------------------------------- loading
 
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that keeps CloudFormation short-form tags as {"Ref": x} / {"Fn::X": y}."""
-
-
-def _cfn_tag(loader: CfnLoader, suffix: str, node: yaml.Node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)
+    # the same loader the embedded stack provisions with: one reading of the template, not two
+    return load_template(TEMPLATE)
 
 
 def resources(tpl: dict, kind: str) -> dict[str, dict]:
