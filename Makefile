@@ -55,6 +55,7 @@ test-fast: $(STAMP)
 bench: setup
 	$(PY) -m bench.engine_speed
 	$(PY) -m bench.concordance
+	$(PY) -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .pytest_cache build *.egg-info
