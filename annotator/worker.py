@@ -5,7 +5,8 @@
 A thin edge: all decisions live in `annotator.jobrun` (unit-tested with fakes). This module
 only receives messages one at a time (a worker never holds a message it is not working on),
 and turns SIGTERM/SIGINT into "stop polling, finish or give up the current job".
-Configuration is the GAS_* environment (gas.settings) plus GAS_CACHE_DIR for the bundles.
+Configuration is the GAS_* environment (gas.settings) plus GAS_CACHE_DIR for the bundles; the
+timings follow the queue's VisibilityTimeout, GAS_STALE_AFTER_S / GAS_HEARTBEAT_S override (`timing_config`).
 """
 from __future__ import annotations
 
@@ -84,12 +85,42 @@ def max_receive_count(sqs: Any, url: str, default: int = 3) -> int:
         return default
 
 
+def visibility_timeout(sqs: Any, url: str, default: int = 300) -> int:
+    """The queue's VisibilityTimeout (template parameter RequestVisibilitySeconds, 300 on AWS)."""
+    try:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        return int(attrs["VisibilityTimeout"])
+    except Exception:  # noqa: BLE001 - no permission or no attribute: assume the template's default
+        return default
+
+
+def timing_config(visibility_s: int, environ: Any = None, **kw: Any) -> RunConfig:
+    """RunConfig timings for a queue whose VisibilityTimeout is `visibility_s`.
+
+    Each heartbeat extends the message by `visibility_s`, every min(60, visibility_s / 5) s
+    (GAS_HEARTBEAT_S overrides). A job whose heartbeat is older than GAS_STALE_AFTER_S (default
+    DEFAULT_STALE_AFTER_S = 300) is re-claimable. With the template's 300 s this is the old
+    60 s / 300 s / 300 s; a local stack with a short visibility (`gas up --request-visibility`)
+    sets GAS_STALE_AFTER_S so that a dead worker's job is stale when its message reappears.
+    """
+    environ = os.environ if environ is None else environ
+    cfg = RunConfig(visibility_s=int(visibility_s), **kw)
+    cfg.heartbeat_every_s = float(environ.get("GAS_HEARTBEAT_S") or min(60.0, visibility_s / 5))
+    if environ.get("GAS_STALE_AFTER_S"):
+        cfg.stale_after_s = float(environ["GAS_STALE_AFTER_S"])
+    if cfg.stale_after_s < 2 * cfg.heartbeat_every_s:
+        log.warning("stale-after %.0f s is less than two heartbeats (%.0f s): live jobs may be taken over",
+                    cfg.stale_after_s, cfg.heartbeat_every_s)
+    return cfg
+
+
 def build(settings: Settings, worker_id: str, *, grace_s: float = 60.0, genome: str | None = None,
           cache_dir: Path | None = None, config: RunConfig | None = None) -> Worker:
     """A Worker on the real (or moto) services named by `settings`."""
     sqs = aws.sqs(settings.region)
     url = queue_url(sqs, settings.requests_queue)
-    config = config or RunConfig(grace_s=grace_s, max_receive_count=max_receive_count(sqs, url))
+    config = config or timing_config(visibility_timeout(sqs, url), grace_s=grace_s,
+                                     max_receive_count=max_receive_count(sqs, url))
     if cache_dir is None and os.environ.get("GAS_CACHE_DIR"):
         cache_dir = Path(os.environ["GAS_CACHE_DIR"])
     runner = aws_runner(settings, worker_id, queue_url=url, genome=genome, cache_dir=cache_dir, config=config)
@@ -124,7 +155,10 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
     settings = settings or Settings.from_env()
     worker = build(settings, args.worker_id, grace_s=args.grace_s, config=config)
     previous = install_signals(worker)
-    log.info("worker %s polling %s (genome %s)", args.worker_id, worker.queue_url, settings.genome)
+    cfg = worker.runner.config
+    log.info("worker %s polling %s (genome %s; visibility %d s, heartbeat %.0f s, stale after %.0f s)",
+             args.worker_id, worker.queue_url, settings.genome, cfg.visibility_s, cfg.heartbeat_every_s,
+             cfg.stale_after_s)
     try:
         counts = worker.run(once=args.once)
     finally:

@@ -70,7 +70,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from gas.local.stack import run_stack
     return run_stack(args.data_dir, workers=args.workers, archive_delay=args.archive_delay,
                      restore_delay=args.restore_delay, ui=not args.no_ui, ui_port=args.ui_port,
-                     genome=args.genome)
+                     genome=args.genome, request_visibility=args.request_visibility)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--ui-port", type=int, default=8501)
     u.add_argument("--genome", default=os.environ.get("GAS_GENOME"),
                    help="what the workers annotate against: GRCh38, GRCh37 or a bundle folder (default: the template's)")
+    u.add_argument("--request-visibility", type=int, default=None, metavar="S",
+                   help="requests queue visibility timeout: a killed worker's job is re-run about S s later (template default 300)")
     u.set_defaults(func=cmd_up)
     st = sub.add_parser("status", parents=[common, data_dir], help="is the local stack running? (exit 0 when ready)")
     st.set_defaults(func=cmd_status)

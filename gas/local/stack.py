@@ -310,12 +310,75 @@ def _spawn(args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[
     return subprocess.Popen(args, env=env, cwd=str(ROOT))
 
 
+def local_stale_after(visibility_s: int) -> float:
+    """GAS_STALE_AFTER_S for workers on a requests queue with a short VisibilityTimeout: stale
+    (re-claimable) by the time a dead worker's message reappears, which is at least
+    visibility - heartbeat after its last heartbeat; and still three heartbeats long."""
+    beat = min(60.0, visibility_s / 5)
+    return max(3 * beat, visibility_s - 2 * beat)
+
+
+class _Supervisor:
+    """The worker children of `gas up`: one that exits non-zero (crash, kill -9) is restarted
+    after a back-off (1 s, doubled while it keeps dying within 10 s of its start, at most 30 s)."""
+
+    QUICK_EXIT_S = 10.0
+
+    def __init__(self, args: list[str], env: dict[str, str], count: int) -> None:
+        self.args, self.env = args, env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.started: dict[str, float] = {}
+        self.backoff: dict[str, float] = {}
+        self.due: dict[str, float] = {}   # name -> monotonic time of the pending restart
+        self.restarts = 0
+        for i in range(count):
+            self._start(f"worker-{i}")
+
+    def _start(self, name: str) -> None:
+        self.procs[name] = _spawn(self.args, self.env, name)
+        self.started[name] = time.monotonic()
+
+    def check(self) -> bool:
+        """Restart what is due; schedule restarts of dead workers. True when a pid changed."""
+        changed = False
+        now = time.monotonic()
+        for name, proc in self.procs.items():
+            if name in self.due:
+                if now >= self.due[name]:
+                    del self.due[name]
+                    self._start(name)
+                    self.restarts += 1
+                    changed = True
+                continue
+            code = proc.poll()
+            if code is None:
+                continue
+            if code == 0:  # a worker exits 0 only when told to stop: leave it
+                continue
+            quick = now - self.started[name] < self.QUICK_EXIT_S
+            delay = min(30.0, self.backoff.get(name, 0.5) * 2) if quick else 1.0
+            self.backoff[name] = delay
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            log.warning("%s (pid %d) died (%s); restarting in %.0f s", name, proc.pid, how, delay)
+            print(f"gas up: {name} (pid {proc.pid}) died ({how}); restarting in {delay:.0f} s",
+                  file=sys.stderr, flush=True)
+            self.due[name] = now + delay
+        return changed
+
+    def children(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
+        return list(self.procs.items())
+
+
 def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_delay: int | None = None,
-              restore_delay: float = 5.0, ui: bool = True, ui_port: int = 8501, genome: str | None = None) -> int:
+              restore_delay: float = 5.0, ui: bool = True, ui_port: int = 8501, genome: str | None = None,
+              request_visibility: int | None = None) -> int:
     """`gas up`: start everything, write stack.json, block until SIGINT/SIGTERM. Returns an exit code.
 
     `genome` (GRCh38, GRCh37 or a bundle folder) is what the workers annotate against; it wins over
-    the template's Genome parameter, which can only name the packaged genomes."""
+    the template's Genome parameter, which can only name the packaged genomes.
+    `request_visibility` is the requests queue's VisibilityTimeout (template RequestVisibilitySeconds,
+    default 300): with it the workers also get GAS_STALE_AFTER_S (`local_stale_after`), so a killed
+    worker's job is re-run about that many seconds later. Workers that die are restarted."""
     data = Path(data_dir or default_data_dir())
     data.mkdir(parents=True, exist_ok=True)
     current = status(data)
@@ -325,19 +388,22 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
     params: dict[str, Any] = {"AppUrl": f"http://127.0.0.1:{ui_port}"}
     if archive_delay is not None:
         params["ArchiveDelaySeconds"] = archive_delay
+    if request_visibility is not None:
+        params["RequestVisibilitySeconds"] = request_visibility
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    supervisor: _Supervisor | None = None
     stack = start_stack(parameters=params, restore_delay_s=restore_delay, data_dir=data)
     try:
         if genome:  # workers and clients (through stack.json) agree on what jobs are annotated against
             stack.env["GAS_GENOME"] = genome
         env = {**os.environ, **stack.env}
+        if request_visibility is not None and not env.get("GAS_STALE_AFTER_S"):
+            env["GAS_STALE_AFTER_S"] = f"{local_stale_after(request_visibility):g}"
         if workers > 0:
             if (ROOT / "annotator" / "worker.py").is_file():
-                for i in range(workers):
-                    children.append((f"worker-{i}", _spawn([sys.executable, "-m", "annotator.worker"], env,
-                                                           f"worker {i}")))
+                supervisor = _Supervisor([sys.executable, "-m", "annotator.worker"], env, workers)
             else:
                 print("gas up: annotator/worker.py not found; no workers started", file=sys.stderr)
         if ui:
@@ -348,10 +414,17 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
                                                "--server.headless", "true"], env, "ui")))
             else:
                 print("gas up: ui/app.py not found; no UI started", file=sys.stderr)
-        info = {"endpoint": stack.endpoint, "pid": os.getpid(), "started_at": time.time(),
-                "env": stack.env, "children": {n: p.pid for n, p in children},
-                "cloud_only": stack.provisioned.cloud_only}
-        (data / STACK_FILE).write_text(json.dumps(info, indent=1))
+        def write_info() -> None:
+            every = (supervisor.children() if supervisor else []) + children
+            info = {"endpoint": stack.endpoint, "pid": os.getpid(), "started_at": started,
+                    "env": stack.env, "children": {n: p.pid for n, p in every},
+                    "cloud_only": stack.provisioned.cloud_only}
+            tmp = data / (STACK_FILE + ".tmp")
+            tmp.write_text(json.dumps(info, indent=1))
+            tmp.replace(data / STACK_FILE)
+
+        started = time.time()
+        write_info()
         prov = stack.provisioned
         print(f"GAS local stack on {stack.endpoint} (data dir {data})")
         print(f"  created: {len(prov.types) - len(prov.functions) - len(prov.layers)} resources; "
@@ -365,17 +438,22 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
         print(f"  state: {data / 'state'} (restored {r.get('objects', 0)} objects, {r.get('items', 0)} items, "
               f"{r.get('messages', 0)} messages, {r.get('executions', 0)} archive waits)")
         print("Ctrl-C stops it (and saves the state; it is also saved every 5 s).", flush=True)
-        while not stop.wait(1.0):
-            for name, proc in children:
+        failed = False
+        while not stop.wait(0.5):
+            if supervisor is not None and supervisor.check():
+                write_info()
+            for name, proc in children:  # the UI is not restarted: its exit stops the stack
                 if proc.poll() is not None:
                     print(f"gas up: {name} exited with {proc.returncode}; stopping", file=sys.stderr)
+                    failed = True
                     stop.set()
-        return 0 if all(p.poll() is None for _, p in children) else 1
+        return 1 if failed else 0
     finally:
-        for _, proc in children:
+        everything = (supervisor.children() if supervisor else []) + children
+        for _, proc in everything:
             if proc.poll() is None:
                 proc.terminate()
-        for _, proc in children:
+        for _, proc in everything:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -79,7 +79,10 @@ def test_every_local_resource_exists_with_the_template_names(prov, clean):
         attrs = sqs.get_queue_attributes(QueueUrl=prov.ref(lid), AttributeNames=["All"])["Attributes"]
         props = res["Properties"]
         if "VisibilityTimeout" in props:
-            assert attrs["VisibilityTimeout"] == str(props["VisibilityTimeout"]), lid
+            vis = props["VisibilityTimeout"]
+            if isinstance(vis, dict):  # !Ref RequestVisibilitySeconds
+                vis = prov.parameters[vis["Ref"]]
+            assert attrs["VisibilityTimeout"] == str(vis), lid
         if "RedrivePolicy" in props:
             redrive = json.loads(attrs["RedrivePolicy"])
             dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
