@@ -15,7 +15,6 @@ Use from a test module with::
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,23 +26,14 @@ import requests
 
 from gas import aws
 from gas.settings import Settings
-from gas.store import BY_RESULTS_STATE_INDEX, BY_USER_INDEX
 
-# Queue shape (template.yaml should match): Lambda-fed queues get 6x a 30 s function timeout;
-# the requests queue gets 15 min and the worker extends it while it heart-beats.
-LAMBDA_QUEUE_VISIBILITY_S = 180
-REQUESTS_QUEUE_VISIBILITY_S = 900
-MAX_RECEIVE_COUNT = 3
-DLQ_RETENTION_S = 14 * 24 * 3600
-
-# (topic field, queue field, raw delivery). Our own messages go raw; the restore topic carries
-# S3 events inside the SNS envelope, so both paths of messages.sqs_body are exercised.
-SUBSCRIPTIONS: list[tuple[str, str, bool]] = [
-    ("job_requests_topic", "requests_queue", True),
-    ("job_results_topic", "results_queue", True),
-    ("archive_topic", "archive_queue", True),
-    ("thaw_topic", "thaw_queue", True),
-    ("restore_topic", "restore_queue", False),
+# (topic field, queue field) pairs the template subscribes (RawMessageDelivery false everywhere).
+SUBSCRIPTIONS: list[tuple[str, str]] = [
+    ("job_requests_topic", "requests_queue"),
+    ("job_results_topic", "results_queue"),
+    ("archive_topic", "archive_queue"),
+    ("thaw_topic", "thaw_queue"),
+    ("restore_topic", "restore_queue"),
 ]
 aws.reset_clients()  # drop any client built before moto was imported
 
@@ -77,90 +67,20 @@ class GasAws:
         return msgs
 
 
-def jobs_table_spec(name: str) -> dict[str, Any]:
-    """The jobs table: job_id key, by_user and by_results_state GSIs (both projection ALL)."""
-    return {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": "job_id", "AttributeType": "S"},
-            {"AttributeName": "user_id", "AttributeType": "S"},
-            {"AttributeName": "submitted_at", "AttributeType": "S"},
-            {"AttributeName": "results_state", "AttributeType": "S"},
-        ],
-        "KeySchema": [{"AttributeName": "job_id", "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [
-            {"IndexName": BY_USER_INDEX,
-             "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"},
-                           {"AttributeName": "submitted_at", "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": "ALL"}},
-            {"IndexName": BY_RESULTS_STATE_INDEX,
-             "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"},
-                           {"AttributeName": "results_state", "KeyType": "RANGE"}],
-             "Projection": {"ProjectionType": "ALL"}},
-        ],
-    }
-
-
-def users_table_spec(name: str) -> dict[str, Any]:
-    """The users table: user_id key only (name uniqueness uses guard items, not a GSI)."""
-    return {
-        "TableName": name,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": "user_id", "AttributeType": "S"}],
-        "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
-    }
-
-
 def provision(settings: Settings, *, s3: Any, ddb: Any, sqs: Any, sns: Any,
               endpoint: str | None = None) -> GasAws:
-    """Create every resource GAS needs, the way template.yaml does."""
+    """Create every resource from template.yaml itself, through the embedded stack's provisioner,
+    so tests see the same queues, redrive, visibility, delivery mode and indexes as AWS does."""
+    from gas.local.provision import provision as from_template
+    given = {"s3": s3, "dynamodb": ddb, "sqs": sqs, "sns": sns}
+    prov = from_template(endpoint, settings=settings,
+                         clients=lambda svc: given.get(svc) or aws.client(svc, region=settings.region))
     out = GasAws(settings=settings, s3=s3, ddb=ddb, sqs=sqs, sns=sns, endpoint=endpoint)
-    ddb.create_table(**jobs_table_spec(settings.jobs_table))
-    ddb.create_table(**users_table_spec(settings.users_table))
-
-    for bucket in (settings.inputs_bucket, settings.results_bucket):
-        if settings.region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": settings.region})
-        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
-
-    for topic_field, queue_field, raw in SUBSCRIPTIONS:
-        topic_arn = sns.create_topic(Name=getattr(settings, topic_field))["TopicArn"]
-        out.topics[topic_field] = topic_arn
-        qname = getattr(settings, queue_field)
-        dlq_url = sqs.create_queue(QueueName=f"{qname}-dlq", Attributes={
-            "MessageRetentionPeriod": str(DLQ_RETENTION_S)})["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        visibility = REQUESTS_QUEUE_VISIBILITY_S if queue_field == "requests_queue" else LAMBDA_QUEUE_VISIBILITY_S
-        url = sqs.create_queue(QueueName=qname, Attributes={
-            "VisibilityTimeout": str(visibility),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
-        })["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
-            "Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage", "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}]})})
-        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn,
-                      Attributes={"RawMessageDelivery": "true" if raw else "false"})
-        out.queues[queue_field] = url
-        out.dlqs[queue_field] = dlq_url
-
-    # results bucket -> restore topic when a Glacier restore completes
-    restore_arn = out.topics["restore_topic"]
-    sns.set_topic_attributes(TopicArn=restore_arn, AttributeName="Policy", AttributeValue=json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sns:Publish",
-            "Resource": restore_arn,
-            "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{settings.results_bucket}"}}}]}))
-    s3.put_bucket_notification_configuration(Bucket=settings.results_bucket, NotificationConfiguration={
-        "TopicConfigurations": [{"Id": "restore-completed", "TopicArn": restore_arn,
-                                 "Events": ["s3:ObjectRestore:Completed"]}]})
+    for topic_field, queue_field in SUBSCRIPTIONS:
+        out.topics[topic_field] = prov.env[Settings.env_name(topic_field)]
+        name = prov.env[Settings.env_name(queue_field)]
+        out.queues[queue_field] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        out.dlqs[queue_field] = sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
     return out
 
 
