@@ -107,6 +107,25 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    from gas.client import NoSuchUser, stack_environment, stack_info
+    from gas.lifecycle import subscribe
+    from gas.settings import Settings
+    from gas.users import UserStore
+
+    with stack_environment(stack_info(args.data_dir).get("env") or {}):
+        settings = Settings.from_env()
+        user = UserStore(settings).by_name(args.name)
+        if user is None:
+            raise NoSuchUser(f"no such user: {args.name}")
+        count = subscribe(user.user_id, settings)
+    if args.json:
+        _print_json({"user_id": user.user_id, "name": user.name, "plan": "premium", "thaw_requests": count})
+    else:
+        print(f"{user.name} is premium; {count} archived job(s) being restored")
+    return 0
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     client = _client(args)
     show = not args.json
@@ -228,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--email", required=True)
     ua.add_argument("--plan", choices=["free", "premium"], default="free")
     ua.set_defaults(func=cmd_users_add)
+
+    sb = sub.add_parser("subscribe", parents=[js, data_dir],
+                        help="upgrade a user to premium and restore their archived results")
+    sb.add_argument("name", help="user name")
+    sb.set_defaults(func=cmd_subscribe)
 
     sm = sub.add_parser("submit", parents=[js, data_dir], help="submit a VCF as a user (as the web app does)")
     sm.add_argument("file", help="VCF, plain or gzip/bgzip")
