@@ -27,10 +27,11 @@ def gas(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProces
                           text=True, check=check, timeout=300)
 
 
-def start(env: dict, log: Path) -> subprocess.Popen:
+def start(env: dict, log: Path, extra: list[str] | None = None) -> subprocess.Popen:
+    """`gas up` in the background (2 workers, GRCh37), ready when `gas status` says so."""
+    args = extra or ["--archive-delay", "3600"]
     proc = subprocess.Popen([sys.executable, "-m", "gas.cli", "up", "--no-ui", "--workers", "2", "--genome", "GRCh37",
-                             "--archive-delay", "3600"], env=env, cwd=ROOT, stdout=open(log, "w"),
-                            stderr=subprocess.STDOUT)
+                             *args], env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if gas(env, "status", check=False).returncode == 0:
