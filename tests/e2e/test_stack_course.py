@@ -7,48 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.e2e.stackproc import gas, start, stop
 from tests.integration.test_course_vcfs import FILES, alt_alleles
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FILES, reason="course VCFs not present")]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def gas(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gas.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, check=check, timeout=300)
-
-
-def start(env: dict, log: Path, extra: list[str] | None = None) -> subprocess.Popen:
-    """`gas up` in the background (2 workers, GRCh37), ready when `gas status` says so."""
-    args = extra or ["--archive-delay", "3600"]
-    proc = subprocess.Popen([sys.executable, "-m", "gas.cli", "up", "--no-ui", "--workers", "2", "--genome", "GRCh37",
-                             *args], env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if gas(env, "status", check=False).returncode == 0:
-            return proc
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("stack not ready in 60 s:\n" + log.read_text())
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
 
 
 def test_two_users_course_vcfs_emails_results_and_restart(tmp_path: Path) -> None:

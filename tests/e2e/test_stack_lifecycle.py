@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.test_stack_course import ROOT, gas, stop
-from tests.e2e.test_stack_course import start as start_stack
+from tests.e2e.stackproc import ROOT, gas, stop
+from tests.e2e.stackproc import start as start_stack
 
 pytestmark = pytest.mark.slow
 EXAMPLE = ROOT / "examples" / "course-test.vcf"

@@ -13,8 +13,6 @@ import gzip
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,40 +21,12 @@ import pandas as pd
 import pytest
 
 from bench.anchor import FASTA_GZ
+from tests.e2e.stackproc import gas, start, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FASTA_GZ.is_file(),
                                                    reason=f"{FASTA_GZ} (Debian vt-examples, GRCh37 chr20) not present")]
-ROOT = Path(__file__).resolve().parents[2]
 VISIBILITY_S = 20
 VARIANTS = 600_000     # ~6 s to annotate: long enough to be killed mid-run, twice
-
-
-def gas(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gas.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, check=check, timeout=120)
-
-
-def start(env: dict, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "gas.cli", "up", "--no-ui", "--workers", "1", "--genome", "GRCh37",
-                             "--archive-delay", "3600", "--request-visibility", str(VISIBILITY_S)],
-                            env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if gas(env, "status", check=False).returncode == 0:
-            return proc
-        assert proc.poll() is None, log.read_text()
-        time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("stack not ready in 60 s:\n" + log.read_text())
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
 
 
 def data_lines(vcf: Path) -> int:
@@ -77,7 +47,7 @@ def test_kill_9_worker_mid_job_completes_exactly_once(tmp_path: Path, big_vcf: P
     env.pop("GAS_STALE_AFTER_S", None)
     t0 = time.monotonic()
     log = tmp_path / "up.log"
-    proc = start(env, log)
+    proc = start(env, log, workers=1, extra=["--archive-delay", "3600", "--request-visibility", str(VISIBILITY_S)])
     timings = {"stack_ready": time.monotonic() - t0}
     try:
         info = json.loads((data / "stack.json").read_text())
