@@ -242,14 +242,19 @@ def restore_status(bucket: str, key: str, *, s3: Any = None) -> str | None:
     return s3.head_object(Bucket=bucket, Key=key).get("Restore")
 
 
-def move_to_glacier(bucket: str, key: str, *, s3: Any = None) -> bool:
-    """Copy the object onto itself in GLACIER class; False if it already was (idempotent)."""
+def _set_storage_class(bucket: str, key: str, target: str, s3: Any) -> bool:
+    """Copy the object onto itself in `target` class (metadata kept); False if it already was."""
     s3 = s3 or aws.s3()
-    if storage_class(bucket, key, s3=s3) == "GLACIER":
+    if storage_class(bucket, key, s3=s3) == target:
         return False
     s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
-                   StorageClass="GLACIER", MetadataDirective="COPY")
+                   StorageClass=target, MetadataDirective="COPY")
     return True
+
+
+def move_to_glacier(bucket: str, key: str, *, s3: Any = None) -> bool:
+    """Archive the object in place; False if it already was GLACIER (idempotent)."""
+    return _set_storage_class(bucket, key, "GLACIER", s3)
 
 
 def restore(bucket: str, key: str, tier: str, *, days: int = 1, s3: Any = None) -> str:
@@ -285,9 +290,4 @@ def restore_with_fallback(bucket: str, key: str, tiers: tuple[str, ...] = ("Expe
 
 def copy_back_to_standard(bucket: str, key: str, *, s3: Any = None) -> bool:
     """Make a restored object permanent again in STANDARD; False if it already was."""
-    s3 = s3 or aws.s3()
-    if storage_class(bucket, key, s3=s3) == "STANDARD":
-        return False
-    s3.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
-                   StorageClass="STANDARD", MetadataDirective="COPY")
-    return True
+    return _set_storage_class(bucket, key, "STANDARD", s3)
