@@ -20,6 +20,12 @@ class Settings:
     # database
     jobs_table: str = "gas-jobs"
     users_table: str = "gas-users"
+    sessions_table: str = "gas-sessions"
+    # sign-in (Cognito user pool; the embedded stack provisions one in moto)
+    user_pool_id: str = ""
+    user_pool_client_id: str = ""
+    signup_auto_confirm: int = 0      # 1 on the embedded stack: no e-mailed confirmation codes there
+    session_ttl_s: int = 7 * 24 * 3600
     # messaging (topics carry ARNs in AWS; queue names resolve to URLs through the client)
     job_requests_topic: str = "gas-job-requests"
     job_results_topic: str = "gas-job-results"

@@ -398,6 +398,8 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
     try:
         if genome:  # workers and clients (through stack.json) agree on what jobs are annotated against
             stack.env["GAS_GENOME"] = genome
+        stack.env["GAS_LOCAL_STACK"] = "1"           # the UI shows the outbox page only here
+        stack.env["GAS_LOCAL_DATA_DIR"] = str(data)  # where the outbox .eml files are
         env = {**os.environ, **stack.env}
         if request_visibility is not None and not env.get("GAS_STALE_AFTER_S"):
             env["GAS_STALE_AFTER_S"] = f"{local_stale_after(request_visibility):g}"
