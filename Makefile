@@ -15,6 +15,7 @@ help:
 	@echo "make run    - set up and start GAS locally (the embedded stack; Ctrl-C stops it)"
 	@echo "make demo   - set up and annotate the example VCF without the stack"
 	@echo "make test   - set up and run the whole test suite"
+	@echo "make e2e    - the end-to-end tests only (embedded stack, real browser; screenshots in build/)"
 	@echo "make bench  - speed and concordance benchmarks (prints JSON lines)"
 
 $(STAMP): pyproject.toml
@@ -51,6 +52,11 @@ test: setup
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# Real-browser tests of the web app against `gas up` (Debian chromium; screenshots in
+# build/e2e-screenshots/). Part of `make test` too.
+e2e: setup
+	$(PY) -m pytest -q tests/e2e
 
 bench: setup
 	$(PY) -m bench.engine_speed
