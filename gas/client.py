@@ -24,13 +24,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gas import aws, storage
-from gas.jobs import Job, ResultsState, Status
+from gas.downloads import ARCHIVED_MESSAGE, RESTORING_MESSAGE, unavailable_reason  # noqa: F401 (re-exported)
+from gas.jobs import Job, Status
 from gas.settings import Settings
 
 JOB_FIELDS = ("job_id", "user", "user_id", "status", "progress", "input_file", "input_size", "genome",
               "submitted_at", "started_at", "completed_at", "variants", "error", "results", "archived_at")
-ARCHIVED_MESSAGE = "results are archived; upgrade to premium to restore them"
-RESTORING_MESSAGE = "results are being restored from the archive; try again later"
 
 
 class GasClientError(RuntimeError):
@@ -151,18 +150,26 @@ class Client:
 
     # -- users ---------------------------------------------------------------------------
 
-    def add_user(self, name: str, email: str, plan: str = "free") -> dict[str, Any]:
-        from pydantic import ValidationError
+    def add_user(self, name: str, email: str, plan: str = "free", password: str | None = None) -> dict[str, Any]:
+        """A user who can sign in to the web app: the Cognito login (confirmed, permanent
+        password, no e-mail sent; user id = its sub) and the users-table user. Without
+        `password` one that satisfies the pool's policy is generated and returned once, as
+        ``"password"`` in the result."""
+        from gas.auth import Auth, AuthError, InvalidInput, NameTaken
         with self._env() as settings:
-            _, users = self._stores(settings)
             try:
-                user = users.add(name, email, plan)
-            except ValidationError as exc:
-                raise GasClientError("invalid user: " + "; ".join(
-                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
-            if user is None:
-                raise UserExists(f"user name {name!r} is taken")
-            return user.model_dump(mode="json")
+                user, generated = Auth(settings, users=self._stores(settings)[1]).create_login(
+                    name, email, plan, password=password)
+            except NameTaken as exc:
+                raise UserExists(str(exc)) from exc
+            except InvalidInput as exc:
+                raise GasClientError(f"invalid user: {exc}") from exc
+            except AuthError as exc:
+                raise GasClientError(str(exc)) from exc
+            out = user.model_dump(mode="json")
+            if generated is not None:
+                out["password"] = generated
+            return out
 
     def user(self, name: str | None = None) -> dict[str, Any]:
         with self._env() as settings:
@@ -230,12 +237,9 @@ class Client:
         dest = Path(dest)
         with self._env() as settings:
             job, _ = self._get(settings, job_id)
-            if job.status != Status.COMPLETED:
-                raise ResultsUnavailable(f"job {job_id} is {job.status.value}: it has no results")
-            if job.results_state == ResultsState.ARCHIVED:
-                raise ResultsUnavailable(ARCHIVED_MESSAGE)
-            if job.results_state == ResultsState.RESTORING:
-                raise ResultsUnavailable(RESTORING_MESSAGE)
+            reason = unavailable_reason(job)
+            if reason:
+                raise ResultsUnavailable(reason)
             key = parquet_key(job)
             if key is None or not storage.key_belongs_to(key, job.user_id, job.job_id):
                 raise ResultsUnavailable(f"job {job_id} has no parquet result")

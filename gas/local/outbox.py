@@ -204,3 +204,17 @@ def read_outbox(data_dir: str | Path) -> list[dict[str, Any]]:
                     "message_id": str(msg["X-SES-Message-Id"] or path.stem.split("-", 1)[-1]),
                     "file": str(path)})
     return out
+
+
+def addressed_to(message: dict[str, Any], address: str) -> bool:
+    """True when `address` (case-insensitively) is one of the message's To recipients."""
+    from email.utils import getaddresses
+    wanted = (address or "").strip().lower()
+    return bool(wanted) and any(addr.strip().lower() == wanted
+                                for _, addr in getaddresses([message.get("to") or ""]))
+
+
+def mailbox(data_dir: str | Path, address: str) -> list[dict[str, Any]]:
+    """The outbox messages sent to `address` only, newest first (what one user may read)."""
+    mine = [m for m in read_outbox(data_dir) if addressed_to(m, address)]
+    return sorted(mine, key=lambda m: (m.get("date") or "", m.get("file") or ""), reverse=True)
