@@ -1,0 +1,1 @@
+"""Custom Streamlit components (`st.components.v2`) of the web app."""
