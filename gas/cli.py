@@ -99,11 +99,13 @@ def _pct(p: float | None) -> str:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    user = _client(args, user="").add_user(args.name, args.email, args.plan)
+    user = _client(args, user="").add_user(args.name, args.email, args.plan, password=args.password)
     if args.json:
         _print_json(user)
     else:
         print(f"added user {user['name']} <{user['email']}> ({user['plan']}), id {user['user_id']}")
+        if user.get("password"):
+            print(f"password (shown once): {user['password']}")
     return 0
 
 
@@ -242,10 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     js.add_argument("--json", action="store_true", help="print one JSON object (or a list)")
     us = sub.add_parser("users", help="users of the local stack")
     usub = us.add_subparsers(dest="users_command", required=True)
-    ua = usub.add_parser("add", parents=[js, data_dir], help="add a user (names are unique, case-insensitively)")
+    ua = usub.add_parser("add", parents=[js, data_dir],
+                         help="add a user who can sign in to the web app (names are unique, case-insensitively)")
     ua.add_argument("name")
     ua.add_argument("--email", required=True)
     ua.add_argument("--plan", choices=["free", "premium"], default="free")
+    ua.add_argument("--password", default=None,
+                    help="the web app sign-in password (default: generate one and print it once)")
     ua.set_defaults(func=cmd_users_add)
 
     sb = sub.add_parser("subscribe", parents=[js, data_dir],

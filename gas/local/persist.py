@@ -15,6 +15,11 @@ the embedded stack takes its own snapshots (docs/local-stack.md, "Persistence"):
   without receiving it: body, message attributes, system attributes, message id, sent and first
   receive timestamps, receive count, FIFO group/deduplication ids. In-flight messages are saved
   (and restored) as visible; a delayed message keeps its remaining delay.
+- **Cognito**: every user of the stack's user pools (``cognito.json``, keyed by pool name, since
+  moto gives the pool a new id at each start): username, ``sub``, password, status, enabled flag,
+  attributes and dates, read from moto's backend (Cognito has no API that returns passwords). The
+  ``sub`` is kept, so the users table's ``user_id`` still matches the login. moto stores passwords
+  in clear, so does the snapshot: the file is created readable by its owner only (0600).
 - **Step Functions**: RUNNING executions (``stepfunctions.json``): state machine, name, input,
   start time and the wait they were given (``wait_seconds`` of the input, else the definition's
   default). At restore each is started again under the same name with ``wait_seconds`` set to
@@ -66,6 +71,7 @@ class Targets:
     tables: list[str] = field(default_factory=list)
     queues: list[str] = field(default_factory=list)
     state_machines: list[str] = field(default_factory=list)
+    user_pools: dict[str, str] = field(default_factory=dict)   # pool name -> pool id (new at each start)
 
     @classmethod
     def of(cls, prov: Provisioned) -> Targets:
@@ -80,6 +86,8 @@ class Targets:
                 t.queues.append(res["QueueName"])
             elif kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
                 t.state_machines.append(res["Ref"])
+            elif kind == "AWS::Cognito::UserPool":
+                t.user_pools[res["Name"]] = res["Ref"]
         return t
 
 
@@ -167,6 +175,11 @@ def _sqs_backend(region: str) -> Any:
     return sqs_backends[ACCOUNT_ID][region]
 
 
+def _cognito_backend(region: str) -> Any:
+    from moto.cognitoidp.models import cognitoidp_backends
+    return cognitoidp_backends[ACCOUNT_ID][region]
+
+
 # ----------------------------------------------------------------------------- collect
 
 def _s3_keys(bucket_name: str) -> list[Any]:
@@ -198,6 +211,13 @@ def _message_record(m: Any) -> dict[str, Any]:
             "sent_timestamp": m.sent_timestamp, "first_receive_timestamp": m.approximate_first_receive_timestamp,
             "receive_count": m.approximate_receive_count, "group_id": m.group_id,
             "deduplication_id": m.deduplication_id, "delay_s": math.ceil(delay) if delay else 0}
+
+
+def _cognito_user_record(u: Any) -> dict[str, Any]:
+    return {"username": u.username, "sub": u.id, "password": u.password,
+            "status": getattr(u.status, "value", u.status), "enabled": bool(u.enabled),
+            "attributes": [dict(a) for a in u.attributes],
+            "created": _iso(u.create_date), "modified": _iso(u.last_modified_date)}
 
 
 _DEFAULT_WAIT = re.compile(r"""States\.StringToJson\('(\d+)'\)""")
@@ -261,7 +281,20 @@ class Persistence:
             with queue._messages_lock:
                 messages = list(queue._messages)
             sqs[name] = [_message_record(m) for m in messages]
-        return {"s3": s3, "dynamodb": ddb, "sqs": sqs, "stepfunctions": self._executions()}
+        return {"s3": s3, "dynamodb": ddb, "sqs": sqs, "stepfunctions": self._executions(),
+                "cognito": self._cognito_users()}
+
+    def _cognito_users(self) -> dict[str, list[dict[str, Any]]]:
+        if not self.targets.user_pools:
+            return {}
+        backend = _cognito_backend(self.region)
+        out = {}
+        for name, pool_id in self.targets.user_pools.items():
+            pool = backend.user_pools.get(pool_id)
+            if pool is not None:
+                users = _retry_copy(lambda: list(pool.users.values()))  # noqa: B023 - called at once
+                out[name] = sorted((_cognito_user_record(u) for u in users), key=lambda r: r["sub"])
+        return out
 
     def _executions(self) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
@@ -344,12 +377,14 @@ class Persistence:
             tables[table] = {"file": rel, "items": len(items)}
         _write_json(tmp / "sqs.json", state["sqs"])
         _write_json(tmp / "stepfunctions.json", state["stepfunctions"])
+        _write_json(tmp / "cognito.json", state["cognito"], private=True)
         _fsync_dir(tmp / "s3")
         _fsync_dir(tmp / "dynamodb")
         _write_json(tmp / MARKER, {  # last: a folder without it is incomplete
             "version": FORMAT_VERSION, "taken_at": time.time(), "objects": len(objects), "tables": tables,
             "messages": {q: len(m) for q, m in state["sqs"].items()},
-            "executions": len(state["stepfunctions"])})
+            "executions": len(state["stepfunctions"]),
+            "logins": sum(len(u) for u in state["cognito"].values())})
         _fsync_dir(tmp)
         old_dir, cur = self.data_dir / OLD_DIR, self.state_dir
         if old_dir.exists() and (cur / MARKER).is_file():
@@ -385,7 +420,7 @@ class Persistence:
     def restore(self) -> dict[str, int]:
         """Load the last complete snapshot into the (freshly provisioned, empty) stack."""
         src = self.readable_snapshot()
-        counts = {"objects": 0, "items": 0, "messages": 0, "executions": 0}
+        counts = {"objects": 0, "items": 0, "messages": 0, "executions": 0, "logins": 0}
         if src is None:
             return counts
         marker = json.loads((src / MARKER).read_text())
@@ -395,6 +430,7 @@ class Persistence:
         counts["items"] = self._restore_dynamodb(src, marker.get("tables", {}))
         counts["messages"] = self._restore_sqs(src)
         counts["executions"] = self._restore_executions(src)
+        counts["logins"] = self._restore_cognito(src)
         log.info("restored %s from %s", counts, src)
         return counts
 
@@ -495,10 +531,37 @@ class Persistence:
                     raise
         return n
 
+    def _restore_cognito(self, src: Path) -> int:
+        """Users back into the freshly created pools, with their sub, password and status."""
+        path = src / "cognito.json"
+        if not path.is_file():  # a snapshot from before logins were kept
+            return 0
+        from moto.cognitoidp.models import CognitoIdpUser, UserStatus
+        backend = _cognito_backend(self.region)
+        n = 0
+        for name, users in json.loads(path.read_text()).items():
+            pool = backend.user_pools.get(self.targets.user_pools.get(name, ""))
+            if pool is None:
+                log.warning("snapshot: user pool %s no longer exists; %d logins skipped", name, len(users))
+                continue
+            for r in users:
+                user = CognitoIdpUser(pool.id, r["username"], r["password"], UserStatus(r["status"]),
+                                      [dict(a) for a in r["attributes"]])
+                user.id = r["sub"]                    # the constructor minted a new one
+                user.update_attributes([{"Name": "sub", "Value": r["sub"]}])
+                user.enabled = bool(r.get("enabled", True))
+                user.create_date = _from_iso(r.get("created")) or user.create_date
+                user.last_modified_date = _from_iso(r.get("modified")) or user.last_modified_date
+                pool.users[user.username] = user
+                n += 1
+        return n
+
 
 # ----------------------------------------------------------------------------- file helpers
 
-def _write_json(path: Path, value: Any) -> None:
+def _write_json(path: Path, value: Any, private: bool = False) -> None:
+    if private:  # created 0600 (holds passwords), never world-readable even for a moment
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     with open(path, "w") as f:
         json.dump(value, f, indent=1, sort_keys=True)
         f.flush()

@@ -5,11 +5,14 @@ the state machine, subscriptions, policies and bucket notifications. This module
 template the cloud deploys and creates each resource itself with boto3, so local and cloud cannot
 drift; every resource of the template ends up in exactly one of four lists of the result:
 
-- created locally (buckets, tables, topics, queues, subscriptions, the state machine, SES sender);
+- created locally (buckets, tables, topics, queues, subscriptions, the state machine, SES sender,
+  the Cognito user pool and its client);
 - registered (``AWS::Serverless::Function``: run in-process by `gas.local.pollers`;
   ``AWS::Serverless::LayerVersion``: the code is already importable from the checkout);
 - accepted, not enforced (queue and topic policies: moto accepts every call);
-- cloud-only (EC2, auto scaling, IAM, Cognito, CloudWatch, log groups ...): printed by `gas up`.
+- cloud-only (EC2, auto scaling, IAM, other Cognito types, CloudWatch, log groups, the UI's ECS service and
+  load balancer ...): printed by `gas up`, whatever their template condition says (a cloud-only
+  resource is never created here, so it is listed even when its condition is false).
 
 A type in none of these lists raises `UnsupportedResource` naming it: nothing is skipped silently.
 
@@ -56,10 +59,20 @@ CLOUD_ONLY_REASONS = {
     "AWS::AutoScaling::": "auto scaling: local workers are a fixed number of processes",
     "AWS::ApplicationAutoScaling::": "application auto scaling",
     "AWS::IAM::": "IAM: moto accepts every call; checked by sam validate --lint only",
-    "AWS::Cognito::": "Cognito: not provisioned by the local stack",
+    "AWS::Cognito::": "Cognito: only the user pool and its client exist locally",
     "AWS::CloudWatch::": "CloudWatch alarms/metrics",
     "AWS::Logs::": "log groups: local functions log to the stack's stdout",
     "AWS::Lambda::": "Lambda resources: functions run in-process through local pollers",
+    "AWS::ECS::": "ECS: locally the UI runs as `streamlit run ui/app.py` on 127.0.0.1",
+    "AWS::ElasticLoadBalancingV2::": "load balancer: locally the UI runs as `streamlit run ui/app.py` on "
+                                     "127.0.0.1 (plain HTTP, one process)",
+    "AWS::CertificateManager::": "TLS certificate: locally the UI is plain HTTP on 127.0.0.1",
+}
+# A template condition that switches a whole cloud-only part on names that part better than its
+# resource types do (the UI's security groups are EC2, its roles IAM, but belong to the UI hosting).
+CLOUD_ONLY_CONDITION_REASONS = {
+    "DeployUi": "UI hosting (ECS on Fargate behind an HTTPS load balancer; template condition DeployUi): "
+                "locally the UI runs as `streamlit run ui/app.py` on 127.0.0.1 (gas up)",
 }
 
 
@@ -162,7 +175,9 @@ class Provisioned:
 
     @property
     def cloud_only_ids(self) -> list[str]:
-        return [line.split(" ", 1)[0] for line in self.cloud_only]
+        """Resources that are wholly cloud-only (not the "Id.Part" lines about a feature of one)."""
+        ids = [line.split(" ", 1)[0] for line in self.cloud_only]
+        return [i for i in ids if "." not in i]
 
     def settings(self) -> Settings:
         """Settings as a process started with `env` would read them."""
@@ -197,7 +212,17 @@ def _s(value: Any) -> str:
     return str(value)
 
 
+def resource_cloud_only_reason(res: dict[str, Any]) -> str | None:
+    """Why this template resource is not created locally, or None when it is (or is unknown)."""
+    reason = cloud_only_reason(res.get("Type", ""))
+    if reason is None:
+        return None
+    return CLOUD_ONLY_CONDITION_REASONS.get(res.get("Condition") or "", reason)
+
+
 def cloud_only_reason(kind: str) -> str | None:
+    if kind in _CREATORS:  # created locally although its family is cloud-only (Cognito user pools)
+        return None
     for prefix in CLOUD_ONLY_PREFIXES:
         if kind.startswith(prefix):
             return CLOUD_ONLY_REASONS.get(prefix, "no local counterpart")
@@ -410,7 +435,10 @@ class _Provisioner:
         try:
             res = self.resources_tpl[lid]
             cond = res.get("Condition")
-            if cond and not self.condition(cond):
+            reason = resource_cloud_only_reason(res)
+            if reason is not None:  # never created here, so listed whatever its condition says
+                self.out.cloud_only.append(f"{lid} ({res['Type']}): {reason}")
+            elif cond and not self.condition(cond):
                 self.out.not_enforced.append(f"{lid} ({res['Type']}): condition {cond} is false, not created")
             else:
                 self._create(lid, res)
@@ -420,10 +448,6 @@ class _Provisioner:
 
     def _create(self, lid: str, res: dict[str, Any]) -> None:
         kind = res["Type"]
-        reason = cloud_only_reason(kind)
-        if reason is not None:
-            self.out.cloud_only.append(f"{lid} ({kind}): {reason}")
-            return
         creator = _CREATORS.get(kind)
         if creator is None:
             raise UnsupportedResource(f"{lid}: resource type {kind} is neither provisioned locally nor "
@@ -516,8 +540,10 @@ def _bucket(p: _Provisioner, lid: str, props: dict[str, Any]) -> None:
         handled.add("NotificationConfiguration")
     for k in sorted(set(props) - handled):
         p.out.not_enforced.append(f"{lid}.{k}: not applied locally")
-    p.out.not_enforced.append(f"{lid} (AWS::S3::Bucket): encryption, public access block and CORS are stored, "
-                              "not enforced")
+    p.out.not_enforced.append(f"{lid} (AWS::S3::Bucket): encryption and public access block are stored, "
+                              "not enforced" + ("; CORS: moto answers preflights (OPTIONS) from the rule, other "
+                                                "origins get 403, but echoes any Origin on other responses"
+                                                if "CorsConfiguration" in props else ""))
 
 
 def _table(p: _Provisioner, lid: str, props: dict[str, Any]) -> None:
@@ -646,6 +672,54 @@ def _email_identity(p: _Provisioner, lid: str, props: dict[str, Any]) -> None:
     p.out.not_enforced.append(f"{lid} (AWS::SES::EmailIdentity): verified at once locally; no sandbox limits")
 
 
+USER_POOL_PROPERTIES = (
+    "Policies", "LambdaConfig", "AutoVerifiedAttributes", "AliasAttributes", "UsernameAttributes",
+    "SmsVerificationMessage", "EmailVerificationMessage", "EmailVerificationSubject", "VerificationMessageTemplate",
+    "SmsAuthenticationMessage", "MfaConfiguration", "UserAttributeUpdateSettings", "DeviceConfiguration",
+    "EmailConfiguration", "SmsConfiguration", "UserPoolTags", "AdminCreateUserConfig", "Schema", "UserPoolAddOns",
+    "UsernameConfiguration", "AccountRecoverySetting", "DeletionProtection", "UserPoolTier")
+USER_POOL_CLIENT_PROPERTIES = (
+    "ClientName", "GenerateSecret", "RefreshTokenValidity", "AccessTokenValidity", "IdTokenValidity",
+    "TokenValidityUnits", "ReadAttributes", "WriteAttributes", "ExplicitAuthFlows", "SupportedIdentityProviders",
+    "CallbackURLs", "LogoutURLs", "DefaultRedirectURI", "AllowedOAuthFlows", "AllowedOAuthScopes",
+    "AllowedOAuthFlowsUserPoolClient", "AnalyticsConfiguration", "PreventUserExistenceErrors",
+    "EnableTokenRevocation", "EnablePropagateAdditionalUserContextData", "AuthSessionValidity")
+
+
+def _user_pool(p: _Provisioner, lid: str, props: dict[str, Any]) -> None:
+    """The template's user pool with its password policy, username attributes and schema (moto
+    enforces the password policy, e-mail usernames, confirmation status and passwords)."""
+    kind = p.resources_tpl[lid]["Type"]
+    props = p.resolve(props)
+    name = _s(props["UserPoolName"]) if "UserPoolName" in props else f"{p.settings.stack}-{kebab(lid)}"
+    args = {k: props[k] for k in USER_POOL_PROPERTIES if k in props}
+    pool = p.client("cognito-idp").create_user_pool(PoolName=name, **args)["UserPool"]
+    pid = pool["Id"]
+    provider = f"cognito-idp.{p.settings.region}.amazonaws.com/{pid}"
+    p.out.resources[lid] = {"Ref": pid, "Arn": pool["Arn"], "UserPoolId": pid, "Name": name,
+                            "ProviderName": provider, "ProviderURL": f"https://{provider}"}
+    for k in sorted(set(props) - set(args) - {"UserPoolName"}):
+        p.out.not_enforced.append(f"{lid}.{k}: not applied locally")
+    p.out.cloud_only.append(f"{lid}.EmailConfirmation ({kind}): Cognito e-mail confirmation codes are not sent "
+                            "locally; the embedded stack confirms sign-ups at once (GAS_SIGNUP_AUTO_CONFIRM=1)")
+    p.out.not_enforced.append(f"{lid} ({kind}): tokens are signed with moto's public dummy key; MFA, Lambda "
+                              "triggers and advanced security are not enforced")
+
+
+def _user_pool_client(p: _Provisioner, lid: str, props: dict[str, Any]) -> None:
+    kind = p.resources_tpl[lid]["Type"]
+    props = p.resolve(props)
+    args = {k: props[k] for k in USER_POOL_CLIENT_PROPERTIES if k in props}
+    args.setdefault("ClientName", f"{p.settings.stack}-{kebab(lid)}")
+    client = p.client("cognito-idp").create_user_pool_client(UserPoolId=props["UserPoolId"], **args)["UserPoolClient"]
+    p.out.resources[lid] = {"Ref": client["ClientId"], "Name": client["ClientName"],
+                            **({"ClientSecret": client["ClientSecret"]} if client.get("ClientSecret") else {})}
+    for k in sorted(set(props) - set(args) - {"UserPoolId"}):
+        p.out.not_enforced.append(f"{lid}.{k}: not applied locally")
+    p.out.not_enforced.append(f"{lid} ({kind}): ExplicitAuthFlows and PreventUserExistenceErrors are stored, "
+                              "not enforced by moto (gas.auth gives one answer for a wrong e-mail or password)")
+
+
 def _function(p: _Provisioner, lid: str, props: dict[str, Any]) -> None:
     g = p.globals_fn
     name = p.physical_name(lid, props, "FunctionName")
@@ -701,6 +775,8 @@ _CREATORS: dict[str, Callable[[_Provisioner, str, dict[str, Any]], None]] = {
     "AWS::Serverless::StateMachine": _state_machine,
     "AWS::StepFunctions::StateMachine": _state_machine,
     "AWS::SES::EmailIdentity": _email_identity,
+    "AWS::Cognito::UserPool": _user_pool,
+    "AWS::Cognito::UserPoolClient": _user_pool_client,
     "AWS::Serverless::Function": _function,
     "AWS::Serverless::LayerVersion": _layer,
 }

@@ -242,6 +242,8 @@ def start_stack(*, template: str | Path = DEFAULT_TEMPLATE, settings: Settings |
         tpl = load_template(template)
         get = boto_clients(endpoint, settings.region)
         prov = provision(endpoint, template=template, settings=settings, parameters=parameters, clients=get)
+        # moto sends no mail, so no confirmation code would ever arrive: confirm sign-ups at once
+        prov.env[Settings.env_name("signup_auto_confirm")] = "1"
         env_patch.set(prov.env)
         stack = LocalStack(server=server, endpoint=endpoint, provisioned=prov, env={**base, **prov.env},
                            _env_patch=env_patch)
@@ -369,6 +371,10 @@ class _Supervisor:
         return list(self.procs.items())
 
 
+# No usage statistics sent anywhere (and no network needed); no developer "Deploy" menu for users.
+UI_FLAGS = ("--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal")
+
+
 def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_delay: int | None = None,
               restore_delay: float = 5.0, ui: bool = True, ui_port: int = 8501, genome: str | None = None,
               request_visibility: int | None = None) -> int:
@@ -413,7 +419,7 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
             if app.is_file():
                 children.append(("ui", _spawn([sys.executable, "-m", "streamlit", "run", str(app),
                                                "--server.address", "127.0.0.1", "--server.port", str(ui_port),
-                                               "--server.headless", "true"], env, "ui")))
+                                               "--server.headless", "true", *UI_FLAGS], env, "ui")))
             else:
                 print("gas up: ui/app.py not found; no UI started", file=sys.stderr)
         def write_info() -> None:
@@ -438,7 +444,7 @@ def run_stack(data_dir: str | Path | None = None, workers: int = 1, archive_dela
             print(f"  UI: http://127.0.0.1:{ui_port}")
         r = stack.restored
         print(f"  state: {data / 'state'} (restored {r.get('objects', 0)} objects, {r.get('items', 0)} items, "
-              f"{r.get('messages', 0)} messages, {r.get('executions', 0)} archive waits)")
+              f"{r.get('messages', 0)} messages, {r.get('executions', 0)} archive waits, {r.get('logins', 0)} logins)")
         print("Ctrl-C stops it (and saves the state; it is also saved every 5 s).", flush=True)
         failed = False
         while not stop.wait(0.5):

@@ -198,3 +198,48 @@ def test_falls_back_to_previous_snapshot_after_a_crash_between_renames(tmp_path)
     finally:
         stack.stop()
     assert (data / "state" / MARKER).is_file() and not (data / "state.old").exists()
+
+
+def test_logins_survive_restarts_with_their_sub(tmp_path):
+    """Cognito users of the local pool come back with their sub (= the users table's user_id),
+    password and status, although moto gives the pool a new id at each start."""
+    import dataclasses
+
+    from gas.auth import Auth, BadCredentials, NotConfirmed
+    from gas.settings import Settings
+
+    data = tmp_path / "gas"
+    stack = _stack(data, snapshot_interval_s=0)
+    try:
+        settings = Settings.from_env()
+        assert settings.signup_auto_confirm == 1 and settings.user_pool_id == stack.env["GAS_USER_POOL_ID"]
+        auth = Auth(settings)
+        alice, password = auth.create_login("alice", "alice@example.org", "premium")
+        bob = auth.sign_up("bob", "bob@example.org", "Correct-Horse-42").user
+        carol = Auth(dataclasses.replace(settings, signup_auto_confirm=0)).sign_up(
+            "carol", "carol@example.org", "Correct-Horse-42").user
+    finally:
+        stack.stop()
+    saved = data / "state" / "cognito.json"
+    assert oct(saved.stat().st_mode & 0o777) == "0o600"   # it holds passwords
+    assert json.loads((data / "state" / MARKER).read_text())["logins"] == 3
+
+    for _ in range(2):  # twice: a restored login is saved again as it was
+        stack = _stack(data, snapshot_interval_s=0)
+        try:
+            assert stack.restored["logins"] == 3
+            settings = Settings.from_env()
+            auth = Auth(settings)
+            assert auth.sign_in("alice@example.org", password).user_id == alice.user_id
+            assert auth.sign_in("bob@example.org", "Correct-Horse-42") == bob
+            with pytest.raises(NotConfirmed):
+                auth.sign_in("carol@example.org", "Correct-Horse-42")
+            with pytest.raises(BadCredentials):
+                auth.sign_in("bob@example.org", password)
+            assert auth.users.get(carol.user_id).name == "carol"
+            idp = boto3.client("cognito-idp", endpoint_url=stack.endpoint, region_name="us-east-1")
+            subs = {u["Username"]: {a["Name"]: a["Value"] for a in u["Attributes"]}["sub"]
+                    for u in idp.list_users(UserPoolId=settings.user_pool_id)["Users"]}
+            assert set(subs.values()) == {alice.user_id, bob.user_id, carol.user_id}
+        finally:
+            stack.stop()

@@ -65,7 +65,10 @@ def test_every_local_resource_exists_with_the_template_names(prov, clean):
         assert desc["KeySchema"] == res["Properties"]["KeySchema"], lid
         want = {g["IndexName"]: g["KeySchema"] for g in res["Properties"].get("GlobalSecondaryIndexes", [])}
         assert {g["IndexName"]: g["KeySchema"] for g in desc.get("GlobalSecondaryIndexes", [])} == want, lid
-    assert set(ddb.list_tables()["TableNames"]) == {settings.jobs_table, settings.users_table}
+    assert set(ddb.list_tables()["TableNames"]) == {settings.jobs_table, settings.users_table,
+                                                    settings.sessions_table}
+    ttl = ddb.describe_time_to_live(TableName=settings.sessions_table)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
 
     # topics
     arns = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
@@ -142,10 +145,53 @@ def test_env_holds_every_settings_field_with_local_names(prov):
 def test_cloud_only_resources_are_listed(prov):
     cloud = set(prov.cloud_only_ids)
     expected = {lid for lid, r in RES.items()
-                if r["Type"].split("::")[1] in ("EC2", "AutoScaling", "Cognito", "IAM", "Logs")}
-    assert {"WorkerLaunchTemplate", "WorkerGroup", "WorkerBacklogScaling", "UserPool", "UserPoolClient",
+                if r["Type"].split("::")[1] in ("EC2", "AutoScaling", "Cognito", "IAM", "Logs", "ECS",
+                                                 "ElasticLoadBalancingV2")} - {
+                    "UserPool", "UserPoolClient"}   # created in moto: sign-in works locally
+    assert {"WorkerLaunchTemplate", "WorkerGroup", "WorkerBacklogScaling",
             "WorkerRole", "WorkerInstanceProfile", "WorkerSecurityGroup"} <= expected
     assert cloud == expected
+    # what the local pool cannot do is still listed: no confirmation codes are mailed
+    assert any(line.startswith("UserPool.EmailConfirmation ") and "confirmation codes" in line
+               for line in prov.cloud_only)
+
+
+def test_user_pool_and_client_follow_the_template(prov, clean):
+    idp = client(clean, "cognito-idp")
+    props = RES["UserPool"]["Properties"]
+    pool = idp.describe_user_pool(UserPoolId=prov.ref("UserPool"))["UserPool"]
+    policy = pool["Policies"]["PasswordPolicy"]
+    assert {k: policy[k] for k in props["Policies"]["PasswordPolicy"]} == props["Policies"]["PasswordPolicy"]
+    assert pool["UsernameAttributes"] == props["UsernameAttributes"] == ["email"]
+    app = idp.describe_user_pool_client(UserPoolId=prov.ref("UserPool"),
+                                        ClientId=prov.ref("UserPoolClient"))["UserPoolClient"]
+    assert "ClientSecret" not in app and "ALLOW_USER_PASSWORD_AUTH" in app["ExplicitAuthFlows"]
+    env = prov.settings()
+    assert env.user_pool_id == prov.ref("UserPool") and env.user_pool_client_id == prov.ref("UserPoolClient")
+    assert env.sessions_table == Settings().sessions_table
+    # moto enforces the template's password policy (12 characters minimum)
+    with pytest.raises(idp.exceptions.InvalidPasswordException):
+        idp.sign_up(ClientId=env.user_pool_client_id, Username="p@example.org", Password="Short1short")
+    idp.sign_up(ClientId=env.user_pool_client_id, Username="p@example.org", Password="Long-enough1A")
+
+
+def test_ui_hosting_is_cloud_only_and_says_how_the_ui_runs_locally(prov, clean):
+    """Every resource of the UI hosting (condition DeployUi, false by default) is listed as
+    cloud-only, not as 'condition false': the local stack runs the UI itself, as a process."""
+    ui = {lid for lid, r in RES.items() if r.get("Condition") == "DeployUi"}
+    assert {"UiCluster", "UiService", "UiTaskDefinition", "UiLoadBalancer", "UiTargetGroup", "UiHttpsListener",
+            "UiHttpListener", "UiTaskRole", "UiExecutionRole", "UiLoadBalancerSecurityGroup",
+            "UiTaskSecurityGroup", "UiTaskIngressFromLoadBalancer", "UiLogGroup"} <= ui
+    assert ui <= set(prov.cloud_only_ids)
+    lines = {line.split(" ", 1)[0]: line for line in prov.cloud_only}
+    for lid in ui:
+        assert "`streamlit run ui/app.py` on 127.0.0.1" in lines[lid], lines[lid]
+    assert not [n for n in prov.not_enforced if n.split(" ", 1)[0] in ui]
+    # ... and with an image given (the condition true) they are still only listed, never created.
+    requests.post(f"{clean}/moto-api/reset", timeout=5).raise_for_status()
+    with_image = provision(clean, parameters={"UiImageUri": "example/gas-ui:1"})
+    assert ui <= set(with_image.cloud_only_ids)
+    assert set(with_image.types) == set(prov.types)
 
 
 def test_unknown_type_raises_naming_it(clean):

@@ -38,7 +38,8 @@ TOOLS_MISSING = "deployment tools missing: run `make tools` (creates .venv-tools
 
 # Settings fields that are not names of resources (still passed, from Parameters or constants).
 BEHAVIOUR_FIELDS = {"stack", "region", "archive_delay_s", "free_upload_limit_bytes",
-                    "premium_upload_limit_bytes", "presigned_ttl_s", "sender_email", "app_url", "genome"}
+                    "premium_upload_limit_bytes", "presigned_ttl_s", "sender_email", "app_url", "genome",
+                    "signup_auto_confirm", "session_ttl_s"}
 
 
 # ----------------------------------------------------------------------------- loading
@@ -325,6 +326,221 @@ def test_restore_handler_skips_the_s3_test_event(monkeypatch):
     event["Records"][0]["body"] = json.dumps(envelope)
     assert app.lambda_handler(event, _context("restore")) == {"batchItemFailures": []}
     assert calls == []
+
+
+# ----------------------------------------------------------------------------- UI hosting (ECS on Fargate + ALB)
+
+UI_CONDITION = "DeployUi"
+STREAMLIT_PORT = 8501
+STREAMLIT_WS_PING_S = 30   # Streamlit 1.67's default server.websocketPingInterval
+
+
+def ui_resources(tpl: dict) -> dict[str, dict]:
+    return {k: v for k, v in tpl["Resources"].items() if v.get("Condition") == UI_CONDITION}
+
+
+def ui_one(tpl: dict, kind: str) -> tuple[str, dict]:
+    (item,) = resources({"Resources": ui_resources(tpl)}, kind).items()
+    return item
+
+
+def refs(node) -> set[str]:
+    from gas.local.provision import _refs_in
+    return _refs_in(node)
+
+
+def attributes(pairs: list[dict]) -> dict[str, str]:
+    return {p["Key"]: str(p["Value"]) for p in pairs}
+
+
+def test_ui_hosting_is_optional_and_self_contained(template):
+    assert template["Parameters"]["UiImageUri"]["Default"] == ""
+    assert template["Conditions"][UI_CONDITION] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "UiImageUri"}, ""]}]}
+    ui = ui_resources(template)
+    kinds = {r["Type"] for r in ui.values()}
+    assert {"AWS::ECS::Cluster", "AWS::ECS::TaskDefinition", "AWS::ECS::Service", "AWS::Logs::LogGroup",
+            "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup",
+            "AWS::ElasticLoadBalancingV2::Listener", "AWS::IAM::Role", "AWS::EC2::SecurityGroup"} <= kinds
+    # Nothing outside the condition may refer to a UI resource (it would not exist without an image).
+    for lid, res in template["Resources"].items():
+        if lid not in ui:
+            assert not refs(res) & set(ui), f"{lid} refers to a UI resource"
+    for name, out in template["Outputs"].items():
+        if refs(out) & set(ui):
+            assert out.get("Condition") == UI_CONDITION, name
+    assert "UiUrl" in template["Outputs"] and template["Outputs"]["UiUrl"]["Value"] == {"Ref": "AppUrl"}
+    # An image without a certificate is refused before anything is created (HTTPS only).
+    (rule,) = [r for r in template["Rules"].values() if refs(r["RuleCondition"]) == {"UiImageUri"}]
+    assert any(refs(a["Assert"]) == {"UiCertificateArn"} for a in rule["Assertions"])
+
+
+def test_ui_https_listener_with_certificate_and_http_only_redirects(template):
+    _, lb = ui_one(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    tg_id, _ = ui_one(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert lb["Properties"]["Scheme"] == "internet-facing"
+    listeners = {int(r["Properties"]["Port"]): r["Properties"]
+                 for r in resources({"Resources": ui_resources(template)}, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    assert set(listeners) == {443, 80}
+    https, http = listeners[443], listeners[80]
+    assert https["Protocol"] == "HTTPS"
+    assert https["Certificates"] == [{"CertificateArn": {"Ref": "UiCertificateArn"}}]
+    assert https["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2-"), "TLS 1.2+ with 1.3"
+    assert https["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": {"Ref": tg_id}}]
+    assert http["Protocol"] == "HTTP"
+    (action,) = http["DefaultActions"]  # nothing is ever served over plain HTTP
+    assert action["Type"] == "redirect"
+    assert action["RedirectConfig"]["Protocol"] == "HTTPS" and str(action["RedirectConfig"]["Port"]) == "443"
+    assert action["RedirectConfig"]["StatusCode"] == "HTTP_301"
+
+
+def test_ui_target_group_is_sticky_and_checks_streamlit_health(template):
+    _, tg = ui_one(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    props = tg["Properties"]
+    attrs = attributes(props["TargetGroupAttributes"])
+    assert attrs["stickiness.enabled"] == "true" and attrs["stickiness.type"] == "lb_cookie"
+    assert int(attrs["stickiness.lb_cookie.duration_seconds"]) >= 3600
+    assert props["HealthCheckPath"] == "/_stcore/health"
+    assert props["TargetType"] == "ip" and int(props["Port"]) == STREAMLIT_PORT
+
+
+def test_ui_load_balancer_idle_timeout_outlasts_websocket_pings(template):
+    _, lb = ui_one(template, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    idle = int(attributes(lb["Properties"]["LoadBalancerAttributes"])["idle_timeout.timeout_seconds"])
+    assert idle >= 300 and idle >= 10 * STREAMLIT_WS_PING_S
+    assert idle <= 4000  # the ALB maximum
+
+
+def test_ui_network_admits_the_internet_to_the_load_balancer_only(template):
+    ui = ui_resources(template)
+    lb_sg = ui["UiLoadBalancerSecurityGroup"]["Properties"]
+    task_sg = ui["UiTaskSecurityGroup"]["Properties"]
+    assert {(r["FromPort"], r["ToPort"], r["CidrIp"]) for r in lb_sg["SecurityGroupIngress"]} == {
+        (443, 443, "0.0.0.0/0"), (80, 80, "0.0.0.0/0")}
+    assert [(r["FromPort"], r.get("DestinationSecurityGroupId")) for r in lb_sg["SecurityGroupEgress"]] == [
+        (STREAMLIT_PORT, {"Ref": "UiTaskSecurityGroup"})]
+    assert "SecurityGroupIngress" not in task_sg
+    ingress = [r["Properties"] for r in resources(template, "AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"]["GroupId"] == {"Ref": "UiTaskSecurityGroup"}]
+    assert ingress == [{**ingress[0], "FromPort": STREAMLIT_PORT, "ToPort": STREAMLIT_PORT,
+                        "SourceSecurityGroupId": {"Ref": "UiLoadBalancerSecurityGroup"}}]
+    assert "CidrIp" not in ingress[0]
+    assert [(r["FromPort"], r["ToPort"]) for r in task_sg["SecurityGroupEgress"]] == [(443, 443)]
+    for sg in (lb_sg, task_sg):
+        assert sg["VpcId"] == {"Ref": "WorkerVpcId"}
+
+
+def _statements(role: dict) -> list[dict]:
+    return [s for p in role["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# Every action the UI's code paths call (ui/ and the gas modules behind it); nothing else.
+UI_ALLOWED_ACTIONS = {
+    "dynamodb": {"GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
+    "s3": {"PutObject", "GetObject", "DeleteObject", "ListBucket"},
+    "sns": {"Publish"},
+    "cognito-idp": {"DescribeUserPool", "AdminDeleteUser"},
+}
+
+
+def test_ui_task_role_is_least_privilege(template):
+    ui = ui_resources(template)
+    td = ui["UiTaskDefinition"]["Properties"]
+    role_id = getatt_target(td["TaskRoleArn"])
+    role = ui[role_id]
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role["Properties"]
+    grants: dict[str, set[str]] = {}   # action -> resources (logical ids, "Id/*" for objects or indexes)
+    for st in _statements(role):
+        assert st["Effect"] == "Allow" and "NotAction" not in st and "NotResource" not in st
+        for action in _as_list(st["Action"]):
+            service, _, name = action.partition(":")
+            assert "*" not in action, f"wildcard action {action}"
+            assert name in UI_ALLOWED_ACTIONS.get(service, set()), f"the UI does not need {action}"
+            for res in _as_list(st["Resource"]):
+                assert res != "*", f"{action} on every resource"
+                if isinstance(res, dict) and "Fn::Sub" in res:
+                    text = res["Fn::Sub"]
+                    m = re.fullmatch(r"\$\{(\w+)\.Arn\}/(\*|index/\*)", text)
+                    assert m, f"{action}: unexpected resource pattern {text}"
+                    grants.setdefault(action, set()).add(f"{m.group(1)}/*")
+                else:
+                    (target,) = refs(res)
+                    assert target in template["Resources"], f"{action} on {target}"
+                    grants.setdefault(action, set()).add(target)
+    # S3: upload into inputs only; results are read-only; no bucket-wide writes.
+    assert grants["s3:PutObject"] == {"InputsBucket/*"}
+    assert grants["s3:DeleteObject"] == {"InputsBucket/*"}
+    assert grants["s3:GetObject"] == {"InputsBucket/*", "ResultsBucket/*"}
+    assert grants["s3:ListBucket"] == {"InputsBucket", "ResultsBucket"}
+    assert grants["sns:Publish"] == {"JobRequestsTopic", "ThawTopic"}
+    assert all(v == {"UserPool"} for k, v in grants.items() if k.startswith("cognito-idp:"))
+    assert not any(k.startswith(("ses:", "sesv2:", "states:", "sqs:")) for k in grants)
+    # DynamoDB: jobs (with the indexes of the per-user queries), users, sessions; no deletes but
+    # of sessions (sign-out), no job updates (the worker and the functions do those).
+    def tables(action: str) -> set[str]:
+        return {r.split("/")[0] for r in grants.get(action, set())}
+
+    assert tables("dynamodb:GetItem") == {"JobsTable", "UsersTable", "SessionsTable"}
+    assert grants["dynamodb:Query"] == {"JobsTable", "JobsTable/*"}
+    assert tables("dynamodb:PutItem") == {"JobsTable", "UsersTable", "SessionsTable"}
+    assert tables("dynamodb:UpdateItem") == {"UsersTable"}
+    assert tables("dynamodb:DeleteItem") == {"SessionsTable"}
+    assert {r for v in grants.values() for r in v if r.endswith("/*") and "Table" in r} == {"JobsTable/*"}
+    dynamo = set().union(*(v for k, v in grants.items() if k.startswith("dynamodb:")))
+    assert {r.split("/")[0] for r in dynamo} <= set(resources(template, "AWS::DynamoDB::Table"))
+
+
+def test_ui_container_gets_the_same_environment_as_the_functions(template):
+    td = ui_resources(template)["UiTaskDefinition"]["Properties"]
+    (container,) = td["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    functions_env = {k: v for k, v in template["Globals"]["Function"]["Environment"]["Variables"].items()
+                     if k.startswith("GAS_")}
+    ui_gas = {k: v for k, v in env.items() if k.startswith("GAS_")}
+    assert set(ui_gas) == set(functions_env), "UI and functions must get the same GAS_* variables"
+    for name, value in functions_env.items():
+        assert ui_gas[name] == value, f"{name}: the UI gets {ui_gas[name]!r}, the functions {value!r}"
+    assert container["Image"] == {"Ref": "UiImageUri"}
+    assert [p["ContainerPort"] for p in container["PortMappings"]] == [STREAMLIT_PORT]
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "UiLogGroup"}
+    assert int(ui_resources(template)["UiLogGroup"]["Properties"]["RetentionInDays"]) <= 90
+    assert td["RequiresCompatibilities"] == ["FARGATE"] and td["NetworkMode"] == "awsvpc"
+
+
+def test_ui_service_runs_behind_the_https_listener(template):
+    ui = ui_resources(template)
+    svc = ui["UiService"]
+    props = svc["Properties"]
+    assert props["LaunchType"] == "FARGATE" and props["DesiredCount"] == {"Ref": "UiDesiredCount"}
+    (lb,) = props["LoadBalancers"]
+    (container,) = ui["UiTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    assert lb["ContainerName"] == container["Name"] and int(lb["ContainerPort"]) == STREAMLIT_PORT
+    assert lb["TargetGroupArn"] == {"Ref": "UiTargetGroup"}
+    assert "UiHttpsListener" in _as_list(svc["DependsOn"])
+    assert props["NetworkConfiguration"]["AwsvpcConfiguration"]["SecurityGroups"] == [{"Ref": "UiTaskSecurityGroup"}]
+    assert props["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+
+
+def test_ui_image_runs_streamlit_on_all_interfaces_of_the_container():
+    dockerfile = (ROOT / "ui" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.12-slim\b", dockerfile, flags=re.MULTILINE)
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", dockerfile, flags=re.MULTILINE)
+    args = json.loads(cmd)
+    assert args[:3] == ["streamlit", "run", "ui/app.py"]
+    opts = dict(zip(args[3::2], args[4::2]))
+    from gas.local.stack import UI_FLAGS
+    assert opts == {"--server.address": "0.0.0.0", "--server.port": str(STREAMLIT_PORT),
+                    "--server.headless": "true", **dict(zip(UI_FLAGS[::2], UI_FLAGS[1::2]))}
+    assert re.search(r"^USER (?!root)\w+", dockerfile, flags=re.MULTILINE), "run as a non-root user"
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    assert ignore[ignore.index("*") + 1:] and "!ui/" in ignore and "!gas/" in ignore
+    # ...while the local stack keeps the UI on the loopback interface.
+    assert '"--server.address", "127.0.0.1"' in (ROOT / "gas" / "local" / "stack.py").read_text()
 
 
 # ----------------------------------------------------------------------------- AWS tools (.venv-tools)
