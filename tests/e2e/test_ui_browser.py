@@ -167,3 +167,58 @@ def test_signed_out_visitor_gets_only_the_sign_in_page(stack) -> None:
             wait_idle(page)
             assert "Your jobs" not in page.content()
         screenshot(page, "ui-signin")
+
+
+HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">.vcf'
+HOSTILE_ID = "<script>window.__pwned=2</script>"
+HOSTILE_INFO = "NOTE=<img src=x onerror=window.__pwned=3>"
+
+
+def assert_nothing_ran(page) -> None:
+    """Checked on each page before leaving it: navigation starts a fresh window object."""
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator('img[src="x"]').count() == 0   # no markup became an element
+
+
+def test_markup_in_a_file_name_and_in_the_vcf_is_shown_as_text_never_run(stack, tmp_path: Path) -> None:
+    """A file name and VCF fields carrying markup reach every page as text: no script runs, the
+    literal characters are visible, and the results table shows the ID as written."""
+    lines = VCF.read_text().splitlines()
+    header = [ln for ln in lines if ln.startswith("#")]
+    body = [ln.split("\t") for ln in lines if ln and not ln.startswith("#")][:20]
+    body[0][2] = HOSTILE_ID
+    body[1][7] = body[1][7] + ";" + HOSTILE_INFO
+    hostile = tmp_path / HOSTILE_NAME
+    hostile.write_text("\n".join(header + ["\t".join(r) for r in body]) + "\n")
+
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        sign_in(page, stack["url"], "alice@example.org", stack["users"]["alice"]["password"])
+        page.goto(stack["url"] + "submit")
+        page.get_by_text("Free plan").first.wait_for()
+        page.locator('[data-testid="gasUploadInput"]').set_input_files(str(hostile))
+        page.get_by_text(re.compile(r"Job [0-9a-f]{32} submitted\.")).wait_for(timeout=60_000)
+        job_id = re.search(r"Job ([0-9a-f]{32}) submitted", page.content()).group(1)
+
+        page.goto(f"{stack['url']}job?job={job_id}")
+        page.get_by_text("Completed", exact=True).first.wait_for(timeout=120_000)
+        wait_idle(page)
+        page.get_by_text(HOSTILE_NAME.removesuffix(".vcf"), exact=False).first.wait_for()
+        screenshot(page, "ui-hostile-job")
+        assert_nothing_ran(page)
+        page.goto(f"{stack['url']}results?job={job_id}")
+        page.get_by_text(re.compile(r"matching variants of")).wait_for(timeout=60_000)
+        page.get_by_role("textbox", name="Search").fill("script")
+        page.get_by_role("button", name="Apply").click()
+        page.get_by_text(re.compile(r"^1 matching variants of")).wait_for(timeout=30_000)
+        wait_idle(page)
+        screenshot(page, "ui-hostile-results")
+        assert_nothing_ran(page)
+        for path, title in (("", "Your jobs"), ("outbox", "Outbox")):
+            page.goto(stack["url"] + path)
+            page.get_by_role("heading", name=title).wait_for()
+            wait_idle(page)
+            assert_nothing_ran(page)
+        context.close()
