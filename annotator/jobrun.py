@@ -168,7 +168,20 @@ class JobRunner:
     # -- one message ---------------------------------------------------------------------
 
     def process(self, msg: Received) -> Outcome:
-        """Handle one message end to end; never raises for a job-level problem."""
+        """Handle one message end to end; never raises (the loop must outlive any message).
+
+        An error outside the job run itself (the claim, reading the job, announcing a duplicate:
+        DynamoDB or SNS throttled past botocore's retries) brings the message back after
+        `retry_delay_s`, like an error inside the run does, instead of ending the worker process."""
+        try:
+            return self._process(msg)
+        except Exception:  # transient AWS error around the claim: retried later
+            log.exception("message (receive %d): unexpected error before or after the job run; "
+                          "it comes back in %d s", msg.receive_count, self.config.retry_delay_s)
+            _quietly(self.queue.set_visibility, msg.receipt, self.config.retry_delay_s)
+            return Outcome.RETRY
+
+    def _process(self, msg: Received) -> Outcome:
         try:
             request = JobRequest.parse(sqs_body({"Body": msg.body}))
             if request.input_bucket != self.settings.inputs_bucket:
@@ -176,6 +189,8 @@ class JobRunner:
         except PoisonMessage as exc:
             return self._poison(msg, exc.reason, _named_job(msg.body))
 
+        last_receive = msg.receive_count >= self.config.max_receive_count
+        before = self.store.get(request.job_id) if last_receive else None
         job = self.store.claim(request.job_id, self.worker_id, stale_after_s=self.config.stale_after_s)
         if job is None:
             current = self.store.get(request.job_id)
@@ -196,6 +211,8 @@ class JobRunner:
                 self._publish_failed(failed)
             log.error("job %s: %s; message left for the DLQ", job.job_id, reason)
             return Outcome.POISON
+        if last_receive and before is not None and before.status == Status.RUNNING and before.worker_id:
+            return self._give_up(msg, job)   # taken over from a worker that died (never released)
         return self._run(msg, request, job)
 
     def _run(self, msg: Received, request: JobRequest, job: Job) -> Outcome:
@@ -262,6 +279,24 @@ class JobRunner:
             if failed is not None:
                 self._publish_failed(failed)
         return Outcome.POISON
+
+    def _give_up(self, msg: Received, job: Job) -> Outcome:
+        """The last receive before the DLQ, and the job's previous worker died holding it (kill -9,
+        out of memory, a crash the process could not catch: its claim was never released). If
+        this run died too, SQS would move the message to the DLQ and the job would stay RUNNING
+        for ever; so the job is FAILED with the reason, announced, and the message deleted."""
+        reason = (f"the annotation was interrupted {job.attempts - 1} time(s) before it could finish "
+                  f"(worker stopped: killed, restarted or out of memory); giving up after "
+                  f"{msg.receive_count} deliveries")
+        failed = self.store.fail(job.job_id, reason, worker_id=self.worker_id)
+        if failed is None:
+            log.warning("job %s: claim lost before giving up; message left alone", job.job_id)
+            return Outcome.LOST
+        self._publish_failed(failed)
+        self.queue.delete(msg.receipt)
+        log.error("job %s: %s (receive %d of %d)", job.job_id, reason, msg.receive_count,
+                  self.config.max_receive_count)
+        return Outcome.FAILED
 
     def _unexpected(self, msg: Received, job: Job, exc: Exception) -> Outcome:
         """Release the claim so a retry can start at once, and bring the message back after a

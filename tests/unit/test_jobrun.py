@@ -347,6 +347,38 @@ def test_unexpected_error_on_last_receipt_fails_the_job(env):
     assert env.publisher.results[0].status == "FAILED"
 
 
+def test_error_at_the_claim_retries_the_message_instead_of_raising(env):
+    # a DynamoDB error past botocore's retries, outside the job run, must not end the worker loop
+    job, msg = env.submit()
+
+    def claim(*a, **k):
+        raise RuntimeError("throttled")
+    env.store.claim = claim
+    assert env.runner(retry_delay_s=9).process(msg) == Outcome.RETRY
+    assert env.queue.visibility == [9] and "delete" not in env.effects
+    assert env.store.jobs[job.job_id].status == Status.PENDING
+
+
+def test_last_delivery_after_a_dead_worker_gives_up_with_the_reason(env):
+    # the previous holder died without releasing (kill -9, OOM): on the queue's last delivery the job
+    # is FAILED and announced, not run once more (dying again would leave it RUNNING for ever)
+    job, msg = env.submit()
+    env.store.claim(job.job_id, "dead", now="2020-01-01T00:00:00.000Z")
+    msg.receive_count = 3
+    assert env.runner(max_receive_count=3).process(msg) == Outcome.FAILED
+    failed = env.store.jobs[job.job_id]
+    assert failed.status == Status.FAILED and failed.error.startswith("the annotation was interrupted 1 time(s)")
+    assert env.effects == ["claim", "claim", "fail", "publish FAILED", "delete"]
+
+
+def test_last_delivery_after_a_released_claim_still_runs(env):
+    job, msg = env.submit()
+    env.store.claim(job.job_id, "w0", now="2020-01-01T00:00:00.000Z")
+    env.store.release(job.job_id, "w0")           # given back at shutdown: not a death
+    msg.receive_count = 3
+    assert env.runner(max_receive_count=3).process(msg) == Outcome.COMPLETED
+
+
 def test_missing_input_fails_the_job(env):
     job, msg = env.submit()
     del env.files.objects[(SETTINGS.inputs_bucket, job.input_key)]
