@@ -36,7 +36,8 @@ def env_endpoint(service: str) -> str | None:
 
 
 def client_config(service: str) -> Config:
-    """Short timeouts and the standard retry mode (exponential backoff, 5 attempts).
+    """Short timeouts and the standard retry mode (exponential backoff; `max_attempts` 5 means five
+    *retries* in botocore, so up to 6 attempts in all: measured in tests/reliability/test_aws_faults.py).
 
     S3 signs with SigV4 explicitly: botocore may otherwise presign with legacy SigV2 (seen for
     us-east-1 with a custom endpoint), which AWS no longer accepts for new buckets.

@@ -12,6 +12,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -122,13 +123,26 @@ def post_policy(fields: dict[str, str]) -> dict[str, Any]:
     return json.loads(base64.b64decode(fields["policy"]))
 
 
-def check_post_policy(fields: dict[str, str], bucket: str, size: int) -> str | None:
-    """Evaluate our POST policy's conditions the way S3 does; the reason it refuses, or None.
+def check_post_policy(fields: dict[str, str], bucket: str, size: int, *,
+                      now: datetime | None = None) -> str | None:
+    """Evaluate our POST policy's expiration and conditions the way S3 does; the reason it
+    refuses, or None. (The signature over the policy is S3's to check: it needs the secret key.)
 
-    moto 5.2 stores whatever a POST sends (it checks neither the key nor content-length-range),
-    so the embedded stack calls this before forwarding an upload, and tests use it as the oracle.
+    moto 5.2 stores whatever a POST sends (it checks neither the expiration, nor the key, nor
+    content-length-range), so the embedded stack calls this before forwarding an upload, and
+    tests use it as the oracle.
     """
     policy = post_policy(fields)
+    expiration = policy.get("expiration")
+    if expiration:
+        try:
+            expires = datetime.fromisoformat(str(expiration))
+        except ValueError:
+            return "Invalid Policy: expiration is not a date"
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if (now or datetime.now(UTC)) > expires:
+            return "Policy expired"
     for cond in policy.get("conditions", []):
         if isinstance(cond, dict):
             for name, value in cond.items():
