@@ -477,9 +477,30 @@ def write_parquet(table: pa.Table, sink: Any) -> None:
     pq.write_table(table, sink, compression="zstd")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): the CSV
+# export prefixes such text cells with an apostrophe, which spreadsheets hide and treat as "text".
+# Only text columns, only those first characters; "-" alone (a common "none") and negative
+# numbers are left alone. The Parquet export and the stored results keep every value verbatim.
+_FORMULA_START = r"^(?:[=+@\t\r]|-[^0-9.])"
+
+
+def defuse_formulas(table: pa.Table) -> pa.Table:
+    """The table with text cells that a spreadsheet would run as a formula prefixed with `'`."""
+    columns = []
+    for col in table.columns:
+        if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
+            col = col.cast(pa.string())
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            risky = pc.fill_null(pc.match_substring_regex(col, _FORMULA_START), False)
+            col = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
 def to_csv_bytes(table: pa.Table) -> bytes:
+    """CSV of `table` for people (spreadsheets): formula-like text defused (see above)."""
     buf = io.BytesIO()
-    write_csv(table, buf)
+    write_csv(defuse_formulas(table), buf)
     return buf.getvalue()
 
 

@@ -2,6 +2,7 @@
 the state checks, and the local download cache (with a fake S3 client)."""
 from __future__ import annotations
 
+import csv
 import io
 import os
 from pathlib import Path
@@ -290,3 +291,16 @@ def test_a_view_pages_and_summarises_without_copying_the_rows(table):
     assert R.summaries(view) == R.summaries(R.apply(table, f))
     everything = R.select(table, R.Filters())
     assert everything.indices is None and everything.table() is table and R.page(everything, 7, 5).num_rows == 1
+
+
+def test_csv_export_defuses_spreadsheet_formulas_and_parquet_keeps_values() -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    ids = ['=HYPERLINK("http://x")', "+1", "@SUM(A1)", "-x", "\tcmd", "-", "-3", "rs123", None, "a=b"]
+    t = pa.table({"id": ids, "gene": pa.array(["=1+1"] * len(ids)).dictionary_encode(),
+                  "pos": list(range(len(ids)))})
+    rows = list(csv.reader(io.StringIO(R.to_csv_bytes(t).decode())))[1:]
+    assert [r[0] for r in rows] == ['\'=HYPERLINK("http://x")', "'+1", "'@SUM(A1)", "'-x", "'\tcmd",
+                                    "-", "-3", "rs123", "", "a=b"]
+    assert {r[1] for r in rows} == {"'=1+1"} and [r[2] for r in rows] == [str(i) for i in range(len(ids))]
+    assert pq.read_table(io.BytesIO(R.to_parquet_bytes(t))).column("id").to_pylist() == ids
