@@ -41,6 +41,7 @@ run: setup
 	@echo "  $(GAS) submit examples/course-test.vcf --user alice --wait"
 	@echo "  $(GAS) jobs --user alice     # then: $(GAS) results JOB_ID --user alice -o out.parquet"
 	@echo "  $(GAS) outbox                # the completion email"
+	@echo "or open http://127.0.0.1:8501 and sign in with the e-mail and the password 'users add' printed."
 	$(GAS) up --genome GRCh37
 
 # Annotate one file without the stack.
@@ -73,6 +74,8 @@ bench: setup
 	$(PY) -m bench.engine_speed
 	$(PY) -m bench.concordance
 	$(PY) -m bench.pipeline
+	$(PY) -m bench.ui_jobs
+	$(PY) -m bench.ui_results
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .pytest_cache build *.egg-info
