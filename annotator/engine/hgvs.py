@@ -312,13 +312,22 @@ def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
     lut = np.zeros(2 * b.n_transcripts, np.int32)
     lut[ukey] = np.arange(len(ukey), dtype=np.int32)
     ops = pa.array(table, pa.string())
-    k1 = np.flatnonzero(keep & (g_lo == g_hi))
-    v1 = _join(pre_tab.take(lut[pkey[k1]]), _num(val[k1]), _signed(off[k1]), ops.take(op[k1]))
+    # single positions: exonic ones (no offset) and intronic ones ('+N' / '-N') joined apart
+    one = keep & (g_lo == g_hi)
+    k1 = np.flatnonzero(one & (off == 0))
+    v1 = _join(pre_tab.take(lut[pkey[k1]]), _num(val[k1]), ops.take(op[k1]))
+    k1i = np.flatnonzero(one & (off != 0))
+    o = off[k1i]
+    v1i = _join(pre_tab.take(lut[pkey[k1i]]), _num(val[k1i]), _PLUS.take(pa.array((o > 0).view(np.int8))),
+                _num(o), ops.take(op[k1i]))
     r3 = np.flatnonzero(valid3)
     k = rng[r3]
     v2 = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), "_",
                pc.if_else(star3[r3], "*", ""), _num(val3[r3]), _signed(off3[r3]), ops.take(op[k]))
-    return scatter(n, rows[np.concatenate([k1, k])], pa.concat_arrays([v1, v2]))
+    return scatter(n, rows[np.concatenate([k1, k1i, k])], pa.concat_arrays([v1, v1i, v2]))
+
+
+_PLUS = pa.array(["", "+"], pa.string())     # the sign of a positive offset (a negative one has its '-')
 
 
 def _num(v: np.ndarray) -> pa.Array:

@@ -19,6 +19,22 @@ def _count(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(names, dtype=object), np.bincount(codes, minlength=len(names))
 
 
+_TI_CODES = np.array([ord(x) << 8 | ord(y) for x, y in _TRANSITIONS.tolist()], np.int64)
+
+
+def _transitions(ref: list[str], alt: list[str], snv: np.ndarray) -> int:
+    """How many of the SNV alleles `snv` are transitions (A<->G, C<->T, as written: case counts)."""
+    idx = snv.tolist()
+    r = "".join(map(ref.__getitem__, idx)).encode("utf-8")
+    a = "".join(map(alt.__getitem__, idx)).encode("utf-8")
+    if len(r) == len(a) == len(idx):   # one ASCII character each: compare codes in numpy
+        key = np.frombuffer(r, np.uint8).astype(np.int64) << 8 | np.frombuffer(a, np.uint8)
+        return int(np.isin(key, _TI_CODES).sum())
+    r1 = np.asarray(ref, dtype=object)[snv].astype("U1")
+    a1 = np.asarray(alt, dtype=object)[snv].astype("U1")
+    return int(np.isin(np.char.add(r1, a1), _TRANSITIONS).sum())
+
+
 @dataclass
 class Summary:
     records: int = 0
@@ -63,9 +79,7 @@ class Summary:
             self.contigs_skipped.update(np.asarray(chunk.chrom, dtype=object)[skipped].tolist())
         snv = np.flatnonzero(chunk.a_kind == Kind.SNV)
         if len(snv):
-            ref = np.asarray(chunk.a_ref, dtype=object)[snv].astype("U1")
-            alt = np.asarray(chunk.a_alt_n, dtype=object)[snv].astype("U1")
-            ti = int(np.isin(np.char.add(ref, alt), _TRANSITIONS).sum())
+            ti = _transitions(chunk.a_ref, chunk.a_alt_n, snv)
             self.transitions += ti
             self.transversions += len(snv) - ti
 
