@@ -19,11 +19,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from annotator.engine import csq
-from annotator.engine.bgzf import BgzfWriter
+from annotator.engine.bgzf import BgzfWriter, background_thread
 from annotator.engine.bundle import resolve_bundle
 from annotator.engine.chunk import ChunkAnnotator, ChunkResult, load_model, reference_for
 from annotator.engine.errors import AnnotationError
 from annotator.engine.parallel import OrderedPool, default_processes
+from annotator.engine.readproc import ParsedChunks
 from annotator.engine.runlog import RunLog
 from annotator.engine.summary import Summary
 from annotator.engine.tables import PARQUET_OPTIONS, TRANSCRIPT_SCHEMA, VARIANT_SCHEMA
@@ -32,6 +33,10 @@ from annotator.engine.vcf import open_vcf
 
 Progress = Callable[[float], None]
 _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
+# Inputs from this size on are parsed in a separate process (readproc.py: parsing holds the GIL,
+# and on a thread it slowed the main thread's chunk work); smaller ones on a read-ahead thread,
+# where starting a process (about 0.2 s, overlapped with loading the model) would not pay.
+PARSE_PROCESS_BYTES = 2 << 20
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,11 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
              (("vcf", ".annot.vcf.gz"), ("parquet", ".parquet"), ("transcripts", ".transcripts.parquet"),
               ("summary", ".summary.json"), ("log", ".log"))}
     log = RunLog(stage / final["log"].name)
+    parser: ParsedChunks | None = None
     try:
         log.line(f"input {input_path} ({input_path.stat().st_size if input_path.exists() else 0:,} bytes)")
+        if input_path.is_file() and input_path.stat().st_size >= PARSE_PROCESS_BYTES:
+            parser = ParsedChunks(input_path, chunk_size)   # starts now, while the model loads
         bundle_path = resolve_bundle(genome, cache_dir)
         model = load_model(str(bundle_path))
         bundle = model.bundle
@@ -92,7 +100,8 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
         log.line(f"reference {fasta or 'none: codon-level consequences and HGVS p. are not computed'}")
         if processes is None:
             processes = default_processes(input_path.stat().st_size if input_path.exists() else 0)
-        stats = _run(input_path, stage, final, str(bundle_path), fasta, chunk_size, processes, progress, log)
+        stats = _run(input_path, stage, final, str(bundle_path), fasta, chunk_size, processes, progress, log,
+                     parser)
         runtime = time.perf_counter() - t0
         extra = {"input": input_path.name, "bundle": bundle.name, "genome": bundle.genome,
                  "fasta": str(fasta) if fasta else None}
@@ -121,13 +130,18 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
         log.close()
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    finally:
+        if parser is not None:
+            parser.close()
 
 
 def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle_path: str, fasta: Path | None,
-         chunk_size: int, processes: int, progress: Progress | None, log: RunLog) -> Summary:
-    """Reading (ahead, on a thread), annotating (worker processes) and writing (a thread whose
-    parquet encoding and BGZF compression release the GIL) overlap; queues stay short so memory
-    is bounded by a few chunks."""
+         chunk_size: int, processes: int, progress: Progress | None, log: RunLog,
+         parser: ParsedChunks | None = None) -> Summary:
+    """Reading (ahead: in `parser`'s child process for large inputs, else on a thread),
+    annotating (worker processes, or this thread) and writing (a thread whose parquet encoding
+    and BGZF compression release the GIL) overlap; queues stay short so memory is bounded by a
+    few chunks."""
     stats = Summary()
     bundle = load_model(bundle_path).bundle
     with OrderedPool(processes) as pool, \
@@ -135,7 +149,7 @@ def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle_path: str
             BgzfWriter(stage / final["vcf"].name) as vcf_out, \
             pq.ParquetWriter(stage / final["parquet"].name, VARIANT_SCHEMA, **PARQUET_OPTIONS) as vwriter, \
             pq.ParquetWriter(stage / final["transcripts"].name, TRANSCRIPT_SCHEMA, **PARQUET_OPTIONS) as twriter, \
-            ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+            ThreadPoolExecutor(1, thread_name_prefix="write", initializer=background_thread) as writer:
         log.line(f"format {reader.fileformat}, {len(reader.samples)} samples; "
                  f"{processes or 'no'} worker processes, {chunk_size:,} records a chunk")
         has_csq = any(h.startswith("##INFO=<ID=CSQ,") for h in reader.header_lines)
@@ -150,13 +164,17 @@ def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle_path: str
             vcf_out.write(result.vcf_text)
 
         written: deque[Future] = deque()
-        for result in pool.map(work, _read_ahead(reader.chunks())):
+        if parser is not None:
+            chunks, position = iter(parser), lambda: parser.bytes_read
+        else:
+            chunks, position = _read_ahead(reader.chunks()), lambda: reader.bytes_read
+        for result in pool.map(work, chunks):
             written.append(writer.submit(write, result))
             while len(written) > 1:
                 written.popleft().result()
             stats.merge(result.stats)
             if progress and reader.total_bytes:
-                progress(min(0.99, reader.bytes_read / reader.total_bytes))
+                progress(min(0.99, position() / reader.total_bytes))
         while written:
             written.popleft().result()
     if stats.records == 0:

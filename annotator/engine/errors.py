@@ -14,6 +14,9 @@ class VcfFormatError(AnnotationError):
         self.reason = message
         super().__init__(f"line {line_no}: {message}" if line_no else message)
 
+    def __reduce__(self) -> tuple:   # pickled whole (the VCF reader process sends it to the parent)
+        return (type(self), (self.reason, self.line_no))
+
 
 class BundleError(AnnotationError):
     """A reference bundle that cannot be built or loaded."""

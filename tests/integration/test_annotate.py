@@ -176,3 +176,30 @@ def test_worker_processes_give_the_same_outputs_as_one_process(tiny, tmp_path):
     s1, s2 = json.loads(one.summary.read_text()), json.loads(two.summary.read_text())
     assert {k: v for k, v in s1.items() if k != "runtime_s"} == {k: v for k, v in s2.items() if k != "runtime_s"}
     assert "2 worker processes" in two.log.read_text()
+
+
+def test_reader_process_gives_the_same_outputs_and_errors_as_the_thread(tiny, tmp_path, monkeypatch):
+    """Inputs of 2 MB and more are parsed in a child process (annotator/engine/readproc.py);
+    forced on here for a small file, it must change nothing: outputs, the error and its line."""
+    import annotator.engine.annotate as A
+    vcf = write_vcf(tmp_path / "sample.vcf", fix_refs(tiny["seq"], RECORDS))
+    thread = annotate(vcf, tmp_path / "thread", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
+                      chunk_size=2, processes=0)
+    monkeypatch.setattr(A, "PARSE_PROCESS_BYTES", 0)
+    from annotator.engine.readproc import ParsedChunks as real
+    started = []
+    monkeypatch.setattr(A, "ParsedChunks", lambda *a, **k: started.append(a) or real(*a, **k))
+    child = annotate(vcf, tmp_path / "child", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
+                     chunk_size=2, processes=0)
+    assert len(started) == 1
+    assert load_results(thread.parquet).equals(load_results(child.parquet))
+    assert load_results(thread.transcripts).equals(load_results(child.transcripts))
+    with gzip.open(thread.vcf, "rb") as a, gzip.open(child.vcf, "rb") as b:
+        assert a.read() == b.read()
+
+    bad = write_vcf(tmp_path / "bad.vcf", ["1\t100\t.\tA\tG\t.\t.\t.", "1\t101\t.\tA\tG\t.\t.\t.",
+                                           "1\tnotanumber\t.\tA\tG\t.\t.\t."])
+    with pytest.raises(VcfFormatError) as err:
+        annotate(bad, tmp_path / "out", genome=str(tiny["bundle"]), cache_dir=tiny["cache"], chunk_size=1)
+    assert err.value.line_no == 6 and "POS" in str(err.value) and len(started) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bad.log"]

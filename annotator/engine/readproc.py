@@ -1,0 +1,116 @@
+"""VCF chunks parsed in a separate process and handed over through a pipe.
+
+Why: parsing (splitting lines, normalising alleles) is Python that holds the GIL, and on a
+read-ahead thread it competed with the chunk work for it. In its own process it runs on the
+other core; the main thread only unpickles the chunk (about a seventh of the cost of parsing).
+
+The child is a plain `python -c` subprocess, not a multiprocessing one: those re-import the
+parent's main module, which breaks (or re-runs) an unguarded script that calls annotate(). It
+opens the file itself and reads it as the parent's reader would (same `open_vcf` arguments), so
+chunks, errors and their line numbers are the same; an error is sent in place of the chunk where
+it happened and raised when the parent reaches it, as with the thread. Frames on the child's
+stdout: 8-byte length, then a pickle of ("chunk", VcfChunk, bytes_read), ("end", None, 0) or
+("error", exception, 0). The pipe holds little, so the child parses at most one chunk ahead of
+the one being handed over; if the parent dies, the child's next write fails and it exits.
+"""
+from __future__ import annotations
+
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Self
+
+from annotator.engine.errors import AnnotationError
+from annotator.engine.variants import VcfChunk
+
+_HEAD = struct.Struct("<Q")
+_ROOT = str(Path(__file__).resolve().parents[2])    # the folder holding the `annotator` package
+
+
+def _child_main(path: str, chunk_size: int) -> None:
+    """Runs in the child: parse `path`, write frames to stdout."""
+    out = sys.stdout.buffer
+
+    def send(item: tuple) -> None:
+        data = pickle.dumps(item, protocol=5)
+        out.write(_HEAD.pack(len(data)))
+        out.write(data)
+        out.flush()
+
+    try:
+        from annotator.engine.vcf import open_vcf
+        with open_vcf(Path(path), chunk_size=chunk_size) as reader:
+            for chunk in reader.chunks():
+                # one object per distinct CHROM (pickle then writes each once, and the parent
+                # unpickles references instead of making 20k equal strings)
+                distinct: dict[str, str] = {}
+                chunk.chrom = [distinct.setdefault(c, c) for c in chunk.chrom]
+                send(("chunk", chunk, reader.bytes_read))
+        send(("end", None, 0))
+    except (BrokenPipeError, KeyboardInterrupt):   # the parent stopped reading
+        return
+    except BaseException as exc:     # noqa: BLE001 - every failure goes to the parent
+        try:
+            pickle.dumps(exc)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle: its text
+            exc = AnnotationError(str(exc))
+        try:
+            send(("error", exc, 0))
+        except BrokenPipeError:
+            return
+
+
+class ParsedChunks:
+    """Iterate chunks of `path` parsed by a child process; `bytes_read` as the reader's."""
+
+    def __init__(self, path: Path, chunk_size: int) -> None:
+        code = (f"import sys; sys.path.insert(0, {_ROOT!r}); "
+                f"from annotator.engine.readproc import _child_main; _child_main(sys.argv[1], {int(chunk_size)})")
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self._proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)
+        self.bytes_read = 0
+
+    def _read(self, n: int) -> bytes:
+        assert self._proc.stdout is not None
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            k = self._proc.stdout.readinto(view[got:])
+            if not k:
+                self._proc.wait()
+                self._stderr.seek(0)
+                tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-1:]
+                raise AnnotationError("the VCF reader process ended unexpectedly (exit code "
+                                      f"{self._proc.returncode}){': ' + tail[0] if tail else ''}")
+            got += k
+        return bytes(buf) if n < 64 else buf
+
+    def __iter__(self) -> Iterator[VcfChunk]:
+        while True:
+            (size,) = _HEAD.unpack(self._read(_HEAD.size))
+            kind, payload, nbytes = pickle.loads(self._read(size))
+            if kind == "end":
+                return
+            if kind == "error":
+                raise payload
+            self.bytes_read = nbytes
+            yield payload
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._stderr.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
