@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from annotator.engine import csq, so
@@ -23,6 +22,7 @@ from annotator.engine.fasta import Reference
 from annotator.engine.model import Bundle
 from annotator.engine.overlap import TranscriptIndex
 from annotator.engine.pairs import Pairs
+from annotator.engine.prep import chrom_codes, line_array, vep_alleles
 from annotator.engine.summary import Summary
 from annotator.engine.tables import (
     BundleColumns,
@@ -85,7 +85,7 @@ class ChunkAnnotator:
     def __call__(self, chunk: VcfChunk) -> ChunkResult:
         m = load_model(self.bundle_path)
         bundle = m.bundle
-        codes, names = pd.factorize(pd.Series(chunk.chrom, dtype=object), sort=False)
+        codes, names = chrom_codes(chunk)
         cids = np.array([bundle.contig_id(c) for c in names], dtype=np.int32)[codes]
         a_ref = np.asarray(chunk.ref, dtype=object)[chunk.a_rec]
         rsids = lookup_rsids(bundle, cids[chunk.a_rec], chunk.pos[chunk.a_rec], a_ref, chunk.a_alt)
@@ -94,11 +94,11 @@ class ChunkAnnotator:
         cols = ChunkColumns.of(chunk, rsids)
         ttable = transcript_table(m.columns, chunk, cols, pairs, strand)
         vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
-        columns = csq.pair_columns(ttable, csq.vep_alleles(chunk), pairs.allele, strand,
+        columns = csq.pair_columns(ttable, vep_alleles(chunk), pairs.allele, strand,
                                    m.columns.csq_transcript(pairs.tx), consequence_impact(pairs.mask),
                                    cols.ids, m.columns.ids_clean)
         record_csq = csq.record_csq(chunk.n_records, chunk.a_rec[pairs.allele], columns)
-        lines = csq.annotate_lines(chunk.lines, record_csq, self.drop_existing_csq, self.sites_only)
+        lines = csq.annotate_lines(line_array(chunk), record_csq, self.drop_existing_csq, self.sites_only)
         stats = Summary()
         genes_hit = bundle.gene_name[chosen_tx[((masks & _GENIC) != 0) & (chosen_tx >= 0)]]
         stats.add(chunk, masks, genes_hit, pairs.mask, cids < 0, cols.rsids_filled)

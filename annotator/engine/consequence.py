@@ -23,6 +23,7 @@ from .fasta import Reference
 from .model import CDS_START_COMPLETE, Bundle
 from .overlap import TranscriptIndex
 from .pairs import EMPTY, Pairs, blank, scatter, scatter_objects
+from .prep import chrom_codes
 from .so import BIT
 from .variants import Kind, VcfChunk
 
@@ -270,8 +271,8 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
     Alleles on contigs the bundle lacks, '*' and no-ALT alleles get no row.
     `with_hgvs=False` skips the HGVS strings (the costliest string work).
     """
-    cid_of = {c: bundle.contig_id(c) for c in set(chunk.chrom)}
-    rec_cid = np.array([cid_of[c] for c in chunk.chrom], dtype=np.int64)
+    codes, names = chrom_codes(chunk)
+    rec_cid = np.array([bundle.contig_id(c) for c in names], dtype=np.int64)[codes]
     a_cid = rec_cid[chunk.a_rec] if chunk.n_alleles else np.zeros(0, np.int64)
     kind = chunk.a_kind
     live = np.nonzero((a_cid >= 0) & (kind != Kind.STAR) & (kind != Kind.NONE))[0]

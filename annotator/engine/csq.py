@@ -7,13 +7,11 @@ more than the whole consequence calculation.
 """
 from __future__ import annotations
 
-from itertools import compress
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from annotator.engine.variants import Kind, VcfChunk
+from annotator.engine.prep import vep_allele_strings as vep_alleles  # noqa: F401 - lives in prep (the reader process runs it)
 
 FIELDS: tuple[str, ...] = (
     "Allele", "Consequence", "IMPACT", "SYMBOL", "Gene", "Feature_type", "Feature", "BIOTYPE",
@@ -48,42 +46,7 @@ def escape(col: pa.Array) -> pa.Array:
     return col
 
 
-def vep_alleles(chunk: VcfChunk) -> np.ndarray:
-    """Allele per ALT as VEP writes it: a base shared by every allele of an indel record is dropped.
-
-    REF=A ALT=AT -> 'T'; REF=AT ALT=A -> '-'. Records of SNVs/MNVs only keep their ALTs unchanged.
-    """
-    out = np.asarray(chunk.a_alt, dtype=object).copy()
-    simple = (chunk.a_kind == Kind.SNV) | (chunk.a_kind == Kind.MNV)
-    rec_simple = np.ones(chunk.n_records, dtype=bool)
-    rec_simple[chunk.a_rec[~simple]] = False
-    todo = np.flatnonzero(~rec_simple[chunk.a_rec])          # alleles of records with an indel etc.
-    if not len(todo):
-        return out
-    # Per record: the plain ALTs are stripped when some length differs from REF's (hence the
-    # lengths of REF and plain ALTs are not all equal) and all first bases equal REF's.
-    alts = out[todo].tolist()
-    plain = np.fromiter(map(_is_plain, alts), bool, len(alts))
-    rec = chunk.a_rec[todo]
-    refs = [chunk.ref[r] for r in rec[plain].tolist()]
-    palts = [a for a, p in zip(alts, plain.tolist()) if p]
-    diff_len = np.fromiter(map(len, palts), np.int64, len(palts)) != np.fromiter(map(len, refs), np.int64, len(refs))
-    diff_first = np.fromiter((a[:1].upper() != r[:1].upper() for a, r in zip(palts, refs)), bool, len(palts))
-    prec = rec[plain]
-    strip_rec = np.zeros(chunk.n_records, dtype=bool)
-    strip_rec[prec[diff_len]] = True
-    strip_rec[prec[diff_first]] = False
-    pidx = todo[plain]
-    sel = strip_rec[prec]
-    out[pidx[sel]] = [a[1:] or "-" for a in compress(palts, sel.tolist())]
-    return out
-
-
-def _is_plain(alt: str) -> bool:
-    return bool(alt) and alt[0] not in "<*." and "[" not in alt and "]" not in alt
-
-
-def pair_columns(ttable: pa.Table, alleles: np.ndarray, pairs_allele: np.ndarray, strand: np.ndarray,
+def pair_columns(ttable: pa.Table, alleles: np.ndarray | pa.Array, pairs_allele: np.ndarray, strand: np.ndarray,
                  transcript_fields: pa.Array, consequence_impact: pa.Array, allele_ids: pa.Array,
                  names_clean: bool) -> dict[str, pa.Array]:
     """CSQ values per pair, from the transcript table, as runs of '|'-separated fields in FIELDS
@@ -102,7 +65,7 @@ def pair_columns(ttable: pa.Table, alleles: np.ndarray, pairs_allele: np.ndarray
     hgvs_p = pc.replace_substring(t["hgvs_p"], "=", "%3D") if names_clean else escape(t["hgvs_p"])
     distance = pc.if_else(pc.greater(t["distance"], 0), pc.cast(t["distance"], pa.string()), "")
     return {
-        "Allele": pa.array(alleles, pa.string()).take(pa_allele),
+        "Allele": (alleles if isinstance(alleles, pa.Array) else pa.array(alleles, pa.string())).take(pa_allele),
         "Consequence|IMPACT": consequence_impact,
         "SYMBOL|Gene|Feature_type|Feature|BIOTYPE": transcript_fields,
         "EXON": t["exon"], "INTRON": t["intron"],
@@ -133,9 +96,10 @@ def record_csq(n_records: int, pair_record: np.ndarray, columns: dict[str, pa.Ar
     return pc.if_else(pa.array(empty), pa.nulls(n_records, pa.string()), joined)
 
 
-def annotate_lines(lines: list[str], csq: pa.Array, drop_existing: bool, sites_only: bool = False) -> pa.Array:
+def annotate_lines(lines: list[str] | pa.Array, csq: pa.Array, drop_existing: bool,
+                   sites_only: bool = False) -> pa.Array:
     """The data lines with ';CSQ=...' appended to INFO (or INFO replaced when it is '.')."""
-    arr = pa.array(lines, pa.string())
+    arr = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
     if sites_only and not drop_existing:  # INFO ends the line: append without splitting
         dot = pc.ends_with(arr, "\t.")
         base = pc.if_else(dot, pc.utf8_slice_codeunits(arr, 0, -1), arr)

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from .fasta import Prefetch, Reference
 from .overlap import SHIFT, TranscriptIndex
 from .pairs import blank, scatter
+from .prep import chrom_codes
 from .so import BIT
 from .variants import Kind, VcfChunk
 
@@ -146,8 +147,9 @@ def _allele_ops(chunk: VcfChunk, reference: Reference | None, alleles: np.ndarra
     x = np.nonzero((kind == Kind.INS) | (kind == Kind.DEL))[0]
     if not len(x):
         return lo_p, hi_p, op_p, lo_m, hi_m, op_m, table
-    codes, contigs = pd.factorize(np.asarray(chunk.chrom, dtype=object)[chunk.a_rec[alleles[x]]], sort=False)
-    for k, contig in enumerate(contigs.tolist()):
+    rec_codes, names = chrom_codes(chunk)
+    codes, contigs = pd.factorize(rec_codes[chunk.a_rec[alleles[x]]], sort=False)
+    for k, contig in enumerate(map(names.__getitem__, contigs.tolist())):
         if not reference.has_contig(contig):
             continue
         idx = x[codes == k] if len(contigs) > 1 else x

@@ -3,6 +3,8 @@
 Why: parsing (splitting lines, normalising alleles) is Python that holds the GIL, and on a
 read-ahead thread it competed with the chunk work for it. In its own process it runs on the
 other core; the main thread only unpickles the chunk (about a seventh of the cost of parsing).
+The child also computes the chunk's derived values (prep.prepare: Arrow columns, CHROM codes),
+which the main thread would otherwise build.
 
 The child is a plain `python -c` subprocess, not a multiprocessing one: those re-import the
 parent's main module, which breaks (or re-runs) an unguarded script that calls annotate(). It
@@ -42,6 +44,7 @@ def _child_main(path: str, chunk_size: int) -> None:
         out.flush()
 
     try:
+        from annotator.engine.prep import prepare
         from annotator.engine.vcf import open_vcf
         with open_vcf(Path(path), chunk_size=chunk_size) as reader:
             for chunk in reader.chunks():
@@ -49,6 +52,7 @@ def _child_main(path: str, chunk_size: int) -> None:
                 # unpickles references instead of making 20k equal strings)
                 distinct: dict[str, str] = {}
                 chunk.chrom = [distinct.setdefault(c, c) for c in chunk.chrom]
+                prepare(chunk)
                 send(("chunk", chunk, reader.bytes_read))
         send(("end", None, 0))
     except (BrokenPipeError, KeyboardInterrupt):   # the parent stopped reading

@@ -5,18 +5,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from annotator.engine import so
+from annotator.engine.prep import chrom_codes
 from annotator.engine.variants import Kind, VcfChunk
 
 _TRANSITIONS = np.array(["AG", "GA", "CT", "TC"])
-
-
-def _count(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values and their counts by hashing (np.unique sorts a million strings)."""
-    codes, names = pd.factorize(np.asarray(values, dtype=object), sort=False)
-    return np.asarray(names, dtype=object), np.bincount(codes, minlength=len(names))
 
 
 _TI_CODES = np.array([ord(x) << 8 | ord(y) for x, y in _TRANSITIONS.tolist()], np.int64)
@@ -59,8 +53,8 @@ class Summary:
         self.alleles += chunk.n_alleles
         self.transcript_rows += len(pair_masks)
         self.rsids_filled += rsids_filled
-        names, counts = _count(chunk.chrom)
-        self.chromosomes.update(dict(zip(names.tolist(), counts.tolist())))
+        codes, names = chrom_codes(chunk)
+        self.chromosomes.update(dict(zip(names, np.bincount(codes, minlength=len(names)).tolist())))
         kinds, counts = np.unique(chunk.a_kind, return_counts=True)
         for k, c in zip(kinds.tolist(), counts.tolist()):
             self.variant_types[Kind(k).name] += c

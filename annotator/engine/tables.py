@@ -21,6 +21,7 @@ from annotator.engine import so
 from annotator.engine.csq import escape, needs_escape
 from annotator.engine.model import Bundle
 from annotator.engine.pairs import Pairs
+from annotator.engine.prep import record_columns
 from annotator.engine.variants import Kind, VcfChunk
 
 KIND_NAMES = pa.array([k.name for k in Kind], pa.string())
@@ -118,9 +119,8 @@ class ChunkColumns:
         fill[fill] &= ids[fill] == "."
         if fill.any():
             ids[fill] = rsids[fill]
-        return cls(pa.array(chunk.chrom, pa.string()), pa.array(chunk.pos, pa.int64()),
-                   pa.array(chunk.ref, pa.string()), pa.array(chunk.a_alt, pa.string()),
-                   pa.array(ids, pa.string()), pa.array(chunk.line_no, pa.int64()), int(fill.sum()))
+        chrom, pos, ref, alt, line = record_columns(chunk)
+        return cls(chrom, pos, ref, alt, pa.array(ids, pa.string()), line, int(fill.sum()))
 
 
 def select_most_severe(bundle: Bundle, pairs: Pairs) -> np.ndarray:

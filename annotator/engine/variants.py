@@ -7,7 +7,8 @@ accordingly. The alleles are always *reported* as written in the input.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -27,7 +28,8 @@ class Kind(IntEnum):
 @dataclass
 class VcfChunk:
     # records (n_rec rows)
-    lines: list[str]          # the data line as read, without its line ending
+    lines: list[str]          # the data line as read, without its line ending (an Arrow string
+                              #   array once tables.prepare ran, as in chunks from readproc)
     line_no: np.ndarray       # int64, 1-based line number in the input file
     chrom: list[str]
     pos: np.ndarray           # int64
@@ -44,6 +46,9 @@ class VcfChunk:
     a_ref: list[str]          # normalised REF ('' for an insertion)
     a_alt_n: list[str]        # normalised ALT ('' for a deletion; the ALT as written for symbolic)
     a_kind: np.ndarray        # int8 Kind
+    # values computed from the fields above, by name (`cached`); the reader process fills it
+    # (prep.prepare) so that the main thread only unpickles them
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_records(self) -> int:
@@ -52,3 +57,10 @@ class VcfChunk:
     @property
     def n_alleles(self) -> int:
         return len(self.a_rec)
+
+    def cached(self, key: str, make: Callable[[VcfChunk], object]) -> object:
+        """`make(self)`, computed once per chunk (possibly before it was pickled)."""
+        value = self.derived.get(key)
+        if value is None:
+            value = self.derived[key] = make(self)
+        return value

@@ -1,0 +1,115 @@
+"""Values that depend only on a chunk, computed once per chunk and cached on it (`VcfChunk.derived`).
+
+For large inputs the reader process (readproc.py) computes them before pickling the chunk, so
+the main thread (which holds the GIL for most of the chunk work) only unpickles Arrow buffers;
+otherwise they are computed where first needed. This module imports neither pandas (nor
+pyarrow.compute, which imports pandas) nor the model code: the reader process stays light
+(pandas alone is ~0.3 s of start-up and ~50 MB).
+"""
+from __future__ import annotations
+
+from itertools import compress
+
+import numpy as np
+import pyarrow as pa
+
+from annotator.engine.variants import Kind, VcfChunk
+
+
+def chrom_codes(chunk: VcfChunk) -> tuple[np.ndarray, list[str]]:
+    """Per record: the code of its CHROM among the chunk's distinct CHROMs, which are listed in
+    order of first appearance."""
+    return chunk.cached("chrom_codes", _chrom_codes)
+
+
+def _chrom_codes(chunk: VcfChunk) -> tuple[np.ndarray, list[str]]:
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(c, len(index)) for c in chunk.chrom), np.int64, len(chunk.chrom))
+    return codes, list(index)
+
+
+def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
+    """chrom, pos, ref (per record), alt (per allele) and line number (per record) as Arrow arrays."""
+    return chunk.cached("columns", _record_columns)
+
+
+def _record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
+    return (strings(chunk.chrom), _int64(chunk.pos), strings(chunk.ref), strings(chunk.a_alt), _int64(chunk.line_no))
+
+
+def strings(values: list[str]) -> pa.Array:
+    """pa.array(values, pa.string()), built from its buffers: `pa.array` imports pandas on its
+    first call, which the reader process would pay for (~0.3 s, ~50 MB) for nothing."""
+    n = len(values)
+    data = "".join(values).encode("utf-8")
+    ends = np.fromiter(map(len, values), np.int64, n)
+    if ends.sum() != len(data):     # not all ASCII: lengths in bytes
+        ends = np.fromiter((len(v.encode("utf-8")) for v in values), np.int64, n)
+    if len(data) >= 1 << 31:        # beyond 32-bit offsets
+        return pa.array(values, pa.string())
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(ends, out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _int64(values: np.ndarray) -> pa.Array:
+    values = np.ascontiguousarray(values, np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def vep_alleles(chunk: VcfChunk) -> pa.Array:
+    """vep_allele_strings as an Arrow array."""
+    return chunk.cached("vep_alleles", lambda c: strings(vep_allele_strings(c).tolist()))
+
+
+def vep_allele_strings(chunk: VcfChunk) -> np.ndarray:
+    """Allele per ALT as VEP writes it: a base shared by every allele of an indel record is dropped.
+
+    REF=A ALT=AT -> 'T'; REF=AT ALT=A -> '-'. Records of SNVs/MNVs only keep their ALTs unchanged.
+    """
+    out = np.asarray(chunk.a_alt, dtype=object).copy()
+    simple = (chunk.a_kind == Kind.SNV) | (chunk.a_kind == Kind.MNV)
+    rec_simple = np.ones(chunk.n_records, dtype=bool)
+    rec_simple[chunk.a_rec[~simple]] = False
+    todo = np.flatnonzero(~rec_simple[chunk.a_rec])          # alleles of records with an indel etc.
+    if not len(todo):
+        return out
+    # Per record: the plain ALTs are stripped when some length differs from REF's (hence the
+    # lengths of REF and plain ALTs are not all equal) and all first bases equal REF's.
+    alts = out[todo].tolist()
+    plain = np.fromiter(map(_is_plain, alts), bool, len(alts))
+    rec = chunk.a_rec[todo]
+    refs = [chunk.ref[r] for r in rec[plain].tolist()]
+    palts = [a for a, p in zip(alts, plain.tolist()) if p]
+    diff_len = np.fromiter(map(len, palts), np.int64, len(palts)) != np.fromiter(map(len, refs), np.int64, len(refs))
+    diff_first = np.fromiter((a[:1].upper() != r[:1].upper() for a, r in zip(palts, refs)), bool, len(palts))
+    prec = rec[plain]
+    strip_rec = np.zeros(chunk.n_records, dtype=bool)
+    strip_rec[prec[diff_len]] = True
+    strip_rec[prec[diff_first]] = False
+    pidx = todo[plain]
+    sel = strip_rec[prec]
+    out[pidx[sel]] = [a[1:] or "-" for a in compress(palts, sel.tolist())]
+    return out
+
+
+def _is_plain(alt: str) -> bool:
+    return bool(alt) and alt[0] not in "<*." and "[" not in alt and "]" not in alt
+
+
+def line_array(chunk: VcfChunk) -> pa.Array:
+    """The chunk's data lines as an Arrow array."""
+    if isinstance(chunk.lines, pa.Array):
+        return chunk.lines
+    return chunk.cached("lines", lambda c: strings(c.lines))
+
+
+def prepare(chunk: VcfChunk) -> None:
+    """Compute all of the above (in the reader process, before pickling). The lines are then kept
+    only as their Arrow array: nothing else reads them, and unpickling 20k str objects costs the
+    main thread ~1.4 ms a chunk."""
+    chrom_codes(chunk)
+    record_columns(chunk)
+    vep_alleles(chunk)
+    chunk.lines = line_array(chunk)
+    chunk.derived.pop("lines", None)

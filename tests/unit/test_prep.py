@@ -1,0 +1,46 @@
+import pickle
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from annotator.engine import prep
+from annotator.engine.variants import Kind, VcfChunk
+
+
+def chunk(records: list[tuple[str, int, str, str, list[str]]], kinds: list[Kind]) -> VcfChunk:
+    a_rec = [r for r, rec in enumerate(records) for _ in rec[4]]
+    a_alt = [alt for rec in records for alt in rec[4]]
+    n = len(a_rec)
+    return VcfChunk(
+        lines=["\t".join([c, str(p), i, ref, ",".join(alts), ".", "PASS", "."]) for c, p, i, ref, alts in records],
+        line_no=np.arange(1, len(records) + 1), chrom=[r[0] for r in records],
+        pos=np.array([r[1] for r in records]), ids=[r[2] for r in records], ref=[r[3] for r in records],
+        a_rec=np.array(a_rec), a_num=np.ones(n, np.int32), a_alt=a_alt,
+        a_pos=np.zeros(n, np.int64), a_end=np.zeros(n, np.int64), a_ref=[""] * n, a_alt_n=[""] * n,
+        a_kind=np.array(kinds, dtype=np.int8))
+
+
+@pytest.mark.parametrize("values", [[], ["a"], ["é", "xy", ""], ["\U0001F600b", "c"], [""] * 5])
+def test_strings_equal_pa_array(values):
+    out = prep.strings(values)
+    out.validate(full=True)
+    assert out.equals(pa.array(values, pa.string()))
+
+
+def test_prepared_chunk_gives_the_same_values_after_pickling():
+    def make():
+        return chunk([("2", 10, ".", "A", ["G"]), ("1", 20, "rs1", "A", ["AT"]), ("2", 30, ".", "AT", ["A", "ATT"])],
+                     [Kind.SNV, Kind.INS, Kind.DEL, Kind.INS])
+    lazy, ready = make(), make()
+    prep.prepare(ready)
+    ready = pickle.loads(pickle.dumps(ready, protocol=5))
+    assert isinstance(ready.lines, pa.Array) and ready.n_records == lazy.n_records == 3
+    assert prep.line_array(ready).equals(prep.line_array(lazy))
+    assert prep.line_array(lazy).to_pylist() == lazy.lines
+    codes, names = prep.chrom_codes(ready)
+    assert codes.tolist() == [0, 1, 0] and names == ["2", "1"]
+    assert prep.vep_alleles(ready).to_pylist() == ["G", "T", "-", "TT"]
+    for a, b in zip(prep.record_columns(ready), prep.record_columns(lazy)):
+        assert a.equals(b)
+    assert prep.record_columns(lazy)[1].equals(pa.array(np.array([10, 20, 30]), pa.int64()))
