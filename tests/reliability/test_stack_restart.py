@@ -115,9 +115,12 @@ def test_crash_of_the_whole_stack_loses_nothing_older_than_a_snapshot(tmp_path: 
         wall = time.monotonic() - t0
         lost = [j for j in submitted if items.get(j, {}).get("status") != "COMPLETED"]
         dups = {j for j, c in emails.items() if c > 1}
-        # a duplicate is only allowed for a job whose first email went out in the last interval
+        # a duplicate is only allowed for a job whose first email went out in the last interval:
+        # emailed shortly before the crash, or RUNNING when we looked (it may have finished and
+        # emailed in the moments between that look and the kill; seen at 10:38 UTC, 2 such jobs)
         recent = {j for j in emailed_before if before[j].get("completed_at", "") and
                   _epoch(before[j]["completed_at"]) > t_crash - SNAPSHOT_S - 1.5}
+        recent |= {j for j, it in before.items() if j in submitted and it["status"] == "RUNNING"}
         record("stack_crash", jobs=n_jobs, records_per_job=records,
                states_at_crash={s: sum(1 for it in before.values() if it["status"] == s)
                                 for s in ("PENDING", "RUNNING", "COMPLETED")},
