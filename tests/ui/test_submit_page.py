@@ -24,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from gas import storage
 from gas.store import JobStore
 from gas.users import User, UserStore
+from ui import markdown
 from ui.components import upload
 
 pytest_plugins = ["tests.integration.aws_fixtures"]
@@ -193,7 +194,7 @@ def test_refused_at_pick_before_anything_exists(gas_aws: Any, name: str, data: b
     alice = add_user("alice")
     at = pick(submit_page(alice), name, data, size)
     [err] = at.error
-    assert upload.md_escape(words) in err.value  # shown as escaped Markdown
+    assert markdown.escape(words) in err.value  # shown as escaped Markdown
     assert ticket(at) is None and component_data(at)["form"] is None
     assert jobs_of(alice) == [] and objects(gas_aws) == [] and requests(gas_aws) == []
 

@@ -300,14 +300,6 @@ def confirm(state: dict[str, Any], user: User | None, *,
     _outcome(state, job=job)
 
 
-def md_escape(text: str) -> str:
-    """`text` as literal Markdown: every ASCII punctuation character backslash-escaped (CommonMark
-    allows it for all of them), so a file name like ``[x](http://evil)`` or ``**x**`` stays text
-    inside `st.error` / `st.success`, whose bodies are Markdown."""
-    return "".join("\\" + c if c in _MD_PUNCT else c for c in text.replace("\n", " "))
-
-
-_MD_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:

@@ -9,7 +9,6 @@ key starts with the user id and the object's ETag. The browser receives one page
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -19,7 +18,7 @@ from gas import results as R
 from gas import storage
 from gas.jobs import ResultsState, Status
 from gas.users import Plan
-from ui import session
+from ui import markdown, session
 
 PAGE_SIZE = 1000
 JOB_PICKER_LIMIT = 200
@@ -29,12 +28,6 @@ FILE_ORDER = "(file order)"
 IMPACT_COLOURS = {"HIGH": "#d62728", "MODERATE": "#ff7f0e", "LOW": "#2ca02c", "MODIFIER": "#7f7f7f",
                   R.NONE_LABEL: "#c7c7c7"}
 NO_SUCH_JOB = "No such job. Check the link, or pick one of your completed jobs above."
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md(text: Any) -> str:
-    """User-controlled text made inert for Streamlit's markdown (links, images, LaTeX, HTML)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
 # Every cached function takes the user id first and is only called after `R.locate` returned the
@@ -185,7 +178,7 @@ def refuse(exc: R.ResultsUnavailable, plan: Plan) -> None:
     elif str(exc) == R.ARCHIVED_MESSAGE:
         st.warning("These results are archived; upgrade to premium to restore them (Account page).")
     else:
-        st.error(md(exc))
+        st.error(markdown.escape(exc))
     st.stop()
 
 
@@ -211,7 +204,7 @@ if st.session_state.get("results_loaded_job") != ref.job.job_id:  # another job:
     st.session_state["results_loaded_job"] = ref.job.job_id
 
 job = ref.job
-st.caption(md(f"{job.input_file} · {job.genome} · job {job.job_id} · completed "
+st.caption(markdown.escape(f"{job.input_file} · {job.genome} · job {job.job_id} · completed "
               f"{(job.completed_at or '')[:16].replace('T', ' ')} UTC"))
 try:
     with st.spinner("Loading results…"):

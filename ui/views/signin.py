@@ -9,14 +9,13 @@ product's pages instead of this one.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
 from gas.auth import AuthError, NameTaken, NotConfirmed, normalise_email
-from ui import session
+from ui import markdown, session
 
 log = logging.getLogger("gas.ui.signin")
 
@@ -28,14 +27,9 @@ services = session.services()
 auth = services.auth
 
 
-def escape_md(text: str) -> str:
-    """User-typed text inside a markdown message (st.error renders markdown)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
-
-
 def sentence(exc: AuthError) -> str:
     if isinstance(exc, NameTaken):
-        return f"The name “{escape_md(exc.name)}” is taken: choose another one."
+        return f"The name “{markdown.escape(exc.name)}” is taken: choose another one."
     text = str(exc)
     text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
@@ -75,7 +69,7 @@ def start_session(user: Any) -> None:
 
 def confirm_step(email: str) -> None:
     st.subheader("Confirm your account")
-    st.markdown(f"We e-mailed a confirmation code to **{escape_md(email)}**. Enter it here.")
+    st.markdown(f"We e-mailed a confirmation code to **{markdown.escape(email)}**. Enter it here.")
     with st.form("gas_confirm"):
         code = st.text_input("Confirmation code", key="confirm_code", autocomplete="one-time-code",
                              max_chars=16)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from gas.submit import genome_label, human_bytes, upload_limit
 from gas.users import Plan
-from ui import session
+from ui import markdown, session
 from ui.components import upload
 
 user = session.require_user()
@@ -35,7 +35,7 @@ if state["job"]:
     with go_jobs:
         st.page_link("views/jobs.py", label="All your jobs", icon=":material/list_alt:")
 if state["error"]:
-    st.error(upload.md_escape(state["error"]), icon=":material/error:")
+    st.error(markdown.escape(state["error"]), icon=":material/error:")
     if state["retry"]:
         st.button("Try again", key="gas_upload_retry",
                   on_click=lambda: upload.confirm(state, session.current_user()))
