@@ -25,7 +25,7 @@ BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 class Run:
     wall_s: float
     peak_rss_mb: float        # the command's own peak RSS
-    peak_tree_pss_mb: float   # peak summed PSS of the command and its worker processes
+    peak_tree_rss_mb: float   # sum of the peak RSS of the command and each process it started
     returncode: int
     stderr: str
 
@@ -35,7 +35,7 @@ def run_measured(cmd: list[str]) -> Run:
     out = subprocess.run([sys.executable, "-m", "bench.measure", *cmd], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parent.parent)
     r = json.loads(out.stdout)
-    return Run(r["wall_s"], r["peak_rss_mb"], r["peak_tree_pss_mb"], r["returncode"], r["stderr"])
+    return Run(r["wall_s"], r["peak_rss_mb"], r["peak_tree_rss_mb"], r["returncode"], r["stderr"])
 
 
 def plain_fasta(workdir: Path) -> Path:

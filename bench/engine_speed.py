@@ -3,7 +3,7 @@
 Usage: python -m bench.engine_speed [--n 1000000] [--workdir DIR]
 Prints one JSON object per line: the anchor, GAS, their ratio, memory at two input sizes
 (flat memory means the peak barely moves when the input grows 4x), and the course's premium_3.vcf.
-Memory of GAS is the peak summed PSS of its processes (bench/measure.py says why).
+Memory of GAS is the summed peak RSS of its processes (bench/measure.py says why).
 Both walls include loading the model (a cold process each), as a user running either tool sees.
 """
 from __future__ import annotations
@@ -47,16 +47,16 @@ def main() -> int:
         "anchor": "bcftools csq -l, VCF.gz out",
         "anchor_wall_s": round(anchor.wall_s, 3), "anchor_peak_rss_mb": round(anchor.peak_rss_mb, 1),
         "gas_wall_s": round(gas.wall_s, 3), "gas_peak_rss_mb": round(gas.peak_rss_mb, 1),
-        "gas_peak_tree_pss_mb": round(gas.peak_tree_pss_mb, 1),
+        "gas_peak_tree_rss_mb": round(gas.peak_tree_rss_mb, 1),
         "ratio_gas_to_anchor": round(gas.wall_s / anchor.wall_s, 3),
         "gas_variants_per_s": round(n_big / gas.wall_s),
         "anchor_variants_per_s": round(n_big / anchor.wall_s),
     }))
     print(json.dumps({
-        "bench": "engine_memory", "measure": "peak summed PSS of gas and its worker processes",
-        "small_records": count_records(small), "small_peak_mb": round(gas_small.peak_tree_pss_mb, 1),
-        "large_records": n_big, "large_peak_mb": round(gas.peak_tree_pss_mb, 1),
-        "growth_ratio": round(gas.peak_tree_pss_mb / gas_small.peak_tree_pss_mb, 3),
+        "bench": "engine_memory", "measure": "sum of the peak RSS of gas and its reader process (an upper bound of the peak)",
+        "small_records": count_records(small), "small_peak_mb": round(gas_small.peak_tree_rss_mb, 1),
+        "large_records": n_big, "large_peak_mb": round(gas.peak_tree_rss_mb, 1),
+        "growth_ratio": round(gas.peak_tree_rss_mb / gas_small.peak_tree_rss_mb, 3),
     }))
     course = COURSE / "premium_3.vcf"
     if course.exists():
@@ -64,7 +64,7 @@ def main() -> int:
         n = count_records(course)
         print(json.dumps({"bench": "engine_course", "input": "premium_3.vcf", "records": n,
                           "wall_s": round(r.wall_s, 3), "variants_per_s": round(n / r.wall_s),
-                          "peak_tree_pss_mb": round(r.peak_tree_pss_mb, 1), "ok": r.returncode == 0}))
+                          "peak_tree_rss_mb": round(r.peak_tree_rss_mb, 1), "ok": r.returncode == 0}))
     return 0
 
 
