@@ -17,6 +17,7 @@ the one being handed over; if the parent dies, the child's next write fails and 
 """
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 import subprocess
@@ -33,15 +34,24 @@ _HEAD = struct.Struct("<Q")
 _ROOT = str(Path(__file__).resolve().parents[2])    # the folder holding the `annotator` package
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until all of `data` is in the pipe. Why not sys.stdout.buffer: under `python -u`
+    or PYTHONUNBUFFERED it is the raw file, whose write() is one write(2) call, and a signal
+    (SIGSTOP/SIGCONT, a profiler attaching) can end that call after part of a large frame; the
+    rest was lost and the parent failed to unpickle the next frame."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _child_main(path: str, chunk_size: int) -> None:
     """Runs in the child: parse `path`, write frames to stdout."""
-    out = sys.stdout.buffer
+    out = sys.stdout.fileno()
 
     def send(item: tuple) -> None:
         data = pickle.dumps(item, protocol=5)
-        out.write(_HEAD.pack(len(data)))
-        out.write(data)
-        out.flush()
+        _write_all(out, _HEAD.pack(len(data)))
+        _write_all(out, data)
 
     try:
         from annotator.engine.prep import prepare
