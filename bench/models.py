@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from annotator.engine import gff3
@@ -39,7 +40,9 @@ def coding_transcripts(genome: str) -> set[str]:
     return set(bundle.tx_id[bundle.tx_cds_start > 0].tolist())
 
 
-def prepare(bench: str, argv: list[str] | None = None) -> tuple[argparse.Namespace, Path, Path, Path] | None:
+def prepare(bench: str, argv: list[str] | None = None,
+            options: Callable[[argparse.ArgumentParser], None] | None = None,
+            ) -> tuple[argparse.Namespace, Path, Path, Path] | None:
     """What every benchmark starts with: --n/--workdir, the chr20 FASTA and the model as GFF3.
 
     None (after printing one JSON error line) when the anchor, bcftools or vt-examples, is missing.
@@ -48,6 +51,8 @@ def prepare(bench: str, argv: list[str] | None = None) -> tuple[argparse.Namespa
     p = argparse.ArgumentParser(prog=f"python -m bench.{bench}")
     p.add_argument("--n", type=int, default=1_000_000, help="synthetic variants")
     p.add_argument("--workdir", default=None, help="reuse inputs and the GFF3 between runs")
+    if options:
+        options(p)
     args = p.parse_args(argv)
     if not have_bcftools():
         print(json.dumps({"bench": bench, "error": "bcftools or vt-examples missing (apt-get install bcftools vt-examples)"}))
