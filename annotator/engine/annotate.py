@@ -161,7 +161,7 @@ def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle_path: str
         def write(result: ChunkResult) -> None:
             twriter.write_table(result.transcripts)
             vwriter.write_table(result.variants)
-            vcf_out.write(result.vcf_text)
+            vcf_out.write(result.vcf.render())
 
         written: deque[Future] = deque()
         if parser is not None:

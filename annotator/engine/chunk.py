@@ -70,7 +70,7 @@ def reference_for(fasta: str | None) -> Reference | None:
 class ChunkResult:
     transcripts: pa.Table
     variants: pa.Table
-    vcf_text: bytes
+    vcf: csq.AnnotatedLines     # render() on the writer thread: see AnnotatedLines
     stats: Summary
 
 
@@ -94,15 +94,14 @@ class ChunkAnnotator:
         cols = ChunkColumns.of(chunk, rsids)
         ttable = transcript_table(m.columns, chunk, cols, pairs, strand)
         vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
-        columns = csq.pair_columns(ttable, vep_alleles(chunk), pairs.allele, strand,
-                                   m.columns.csq_transcript(pairs.tx), consequence_impact(pairs.mask),
-                                   cols.ids, m.columns.ids_clean)
-        record_csq = csq.record_csq(chunk.n_records, chunk.a_rec[pairs.allele], columns)
-        lines = csq.annotate_lines(line_array(chunk), record_csq, self.drop_existing_csq, self.sites_only)
+        vcf = csq.AnnotatedLines(ttable, vep_alleles(chunk), pairs.allele, chunk.a_rec[pairs.allele], strand,
+                                 m.columns.csq_transcript(pairs.tx), consequence_impact(pairs.mask),
+                                 cols.ids, m.columns.ids_clean, line_array(chunk), chunk.n_records,
+                                 self.drop_existing_csq, self.sites_only)
         stats = Summary()
         genes_hit = bundle.gene_name[chosen_tx[((masks & _GENIC) != 0) & (chosen_tx >= 0)]]
         stats.add(chunk, masks, genes_hit, pairs.mask, cids < 0, cols.rsids_filled)
-        return ChunkResult(ttable, vtable, csq.text(lines), stats)
+        return ChunkResult(ttable, vtable, vcf, stats)
 
 
 def order_pairs(pairs: Pairs) -> Pairs:

@@ -7,6 +7,8 @@ more than the whole consequence calculation.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -129,3 +131,32 @@ def text(lines: pa.Array) -> bytes:
     nl = nl.combine_chunks() if isinstance(nl, pa.ChunkedArray) else nl
     offsets = np.frombuffer(nl.buffers()[1], dtype=np.int32, count=len(nl) + 1, offset=nl.offset * 4)
     return bytes(memoryview(nl.buffers()[2])[offsets[0]:offsets[-1]])
+
+
+@dataclass
+class AnnotatedLines:
+    """What a chunk's annotated VCF text is made of; `render()` makes it.
+
+    Why deferred: the rendering is Arrow compute (joins, escapes, splits), which releases the
+    GIL, so the writer thread renders a chunk on the other core while the main thread works on
+    the next chunk. All fields pickle (worker processes return this too)."""
+    ttable: pa.Table
+    alleles: pa.Array
+    pairs_allele: np.ndarray
+    pair_record: np.ndarray         # record of each pair (pairs grouped by record)
+    strand: np.ndarray
+    transcript_fields: pa.Array
+    consequence_impact: pa.Array
+    allele_ids: pa.Array
+    names_clean: bool
+    lines: pa.Array
+    n_records: int
+    drop_existing: bool
+    sites_only: bool
+
+    def render(self) -> bytes:
+        columns = pair_columns(self.ttable, self.alleles, self.pairs_allele, self.strand,
+                               self.transcript_fields, self.consequence_impact, self.allele_ids,
+                               self.names_clean)
+        csq = record_csq(self.n_records, self.pair_record, columns)
+        return text(annotate_lines(self.lines, csq, self.drop_existing, self.sites_only))
