@@ -23,9 +23,18 @@ def chrom_codes(chunk: VcfChunk) -> tuple[np.ndarray, list[str]]:
 
 
 def _chrom_codes(chunk: VcfChunk) -> tuple[np.ndarray, list[str]]:
-    index: dict[str, int] = {}
-    codes = np.fromiter((index.setdefault(c, len(index)) for c in chunk.chrom), np.int64, len(chunk.chrom))
-    return codes, list(index)
+    chrom, n = chunk.chrom, len(chunk.chrom)
+    if n and chrom.count(chrom[0]) == n:      # the usual chunk of a sorted VCF: one contig
+        return np.zeros(n, np.int64), [chrom[0]]
+    index = {c: i for i, c in enumerate(dict.fromkeys(chrom))}
+    return np.fromiter(map(index.__getitem__, chrom), np.int64, n), list(index)
+
+
+def share_chrom_strings(chunk: VcfChunk) -> None:
+    """One str object per distinct CHROM (pickle then writes each once, and the unpickler makes
+    references instead of 20k equal strings)."""
+    codes, names = chrom_codes(chunk)
+    chunk.chrom = [names[0]] * len(codes) if len(names) == 1 else [names[c] for c in codes.tolist()]
 
 
 def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:

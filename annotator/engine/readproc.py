@@ -54,15 +54,12 @@ def _child_main(path: str, chunk_size: int) -> None:
         _write_all(out, data)
 
     try:
-        from annotator.engine.prep import prepare
+        from annotator.engine.prep import prepare, share_chrom_strings
         from annotator.engine.vcf import open_vcf
         with open_vcf(Path(path), chunk_size=chunk_size) as reader:
             for chunk in reader.chunks():
-                # one object per distinct CHROM (pickle then writes each once, and the parent
-                # unpickles references instead of making 20k equal strings)
-                distinct: dict[str, str] = {}
-                chunk.chrom = [distinct.setdefault(c, c) for c in chunk.chrom]
                 prepare(chunk)
+                share_chrom_strings(chunk)
                 send(("chunk", chunk, reader.bytes_read))
         send(("end", None, 0))
     except (BrokenPipeError, KeyboardInterrupt):   # the parent stopped reading

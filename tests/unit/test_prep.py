@@ -44,3 +44,13 @@ def test_prepared_chunk_gives_the_same_values_after_pickling():
     for a, b in zip(prep.record_columns(ready), prep.record_columns(lazy)):
         assert a.equals(b)
     assert prep.record_columns(lazy)[1].equals(pa.array(np.array([10, 20, 30]), pa.int64()))
+
+
+@pytest.mark.parametrize("chroms", [["1", "1", "1"], ["2", "1", "2"], ["X"]])
+def test_chrom_codes_and_shared_strings(chroms):
+    c = chunk([(name, 10 + i, ".", "A", ["G"]) for i, name in enumerate(chroms)], [Kind.SNV] * len(chroms))
+    c.chrom = ["".join(list(name)) for name in c.chrom]       # distinct objects, as split() makes them
+    codes, names = prep.chrom_codes(c)
+    assert names == list(dict.fromkeys(chroms)) and [names[k] for k in codes] == chroms
+    prep.share_chrom_strings(c)
+    assert c.chrom == chroms and len({id(s) for s in c.chrom}) == len(names)
