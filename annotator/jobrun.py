@@ -39,6 +39,12 @@ log = logging.getLogger("gas.worker")
 
 MAX_VISIBILITY_S = 12 * 3600      # SQS cap on a message's total invisibility since receipt
 PROGRESS_EVERY_S = 2.0            # throttle for progress writes to the jobs table
+# One job's annotation may run this long, then it is FAILED with the reason. Why: the input
+# bounds (upload size, decompression ratio) do not bound the work: a 150 MB gzip can hold 150 GB
+# of blank lines or of one repeated record, hours of a worker. 1M variants take about 7 s on
+# 2 cores, so 6 h is far beyond any real upload; it also stays under MAX_VISIBILITY_S, after
+# which SQS would hand the message to another worker while this one still runs it.
+DEFAULT_TIME_LIMIT_S = 6 * 3600
 
 
 class Outcome(StrEnum):
@@ -56,6 +62,24 @@ class Outcome(StrEnum):
 
 class ClaimLost(Exception):
     """Raised inside the engine's progress callback to stop work we no longer own."""
+
+
+class TimeLimitExceeded(AnnotationError):
+    """Raised inside the engine's progress callback when a job outlives RunConfig.time_limit_s;
+    an AnnotationError, so the job fails with this reason (a retry would take as long)."""
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(f"the annotation ran longer than the {_duration(limit_s)} limit for one job "
+                         "and was stopped; the input file is kept. Split it into smaller files, or ask "
+                         "the operators to raise GAS_JOB_TIME_LIMIT_S")
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}-hour"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}-minute"
+    return f"{seconds:g}-second"
 
 
 # ----------------------------------------------------------------------------- ports
@@ -135,6 +159,7 @@ class RunConfig:
     grace_s: float = 60.0                          # SIGTERM: how long the current job may still run
     retry_delay_s: int = 30                        # unexpected error: when the message comes back
     max_receive_count: int = 3                     # the queue's redrive maxReceiveCount
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S     # one job's annotation, then FAILED (see above)
     work_dir: Path | None = None
 
 
@@ -362,7 +387,7 @@ class _Heartbeat:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._progress = 0.0
-        self._last_write = time.monotonic()
+        self._last_write = self._started = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{job_id[:8]}", daemon=True)
 
     def start(self) -> None:
@@ -381,8 +406,12 @@ class _Heartbeat:
             raise ClaimLost(self.job_id)
 
     def progress(self, fraction: float) -> None:
-        """The engine's progress callback: throttled store writes; stops the engine if needed."""
+        """The engine's progress callback: throttled store writes; stops the engine if needed
+        (claim lost, shutdown, time limit). The engine calls it at least once per chunk of
+        input lines, records or blank, so a stop is noticed within a chunk's time."""
         self.check()
+        if time.monotonic() - self._started > self.cfg.time_limit_s:
+            raise TimeLimitExceeded(self.cfg.time_limit_s)
         fraction = min(1.0, max(0.0, float(fraction)))
         with self._lock:
             self._progress = fraction

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from annotator.jobrun import JobRunner, Received, RunConfig, aws_runner
+from annotator.jobrun import MAX_VISIBILITY_S, JobRunner, Received, RunConfig, aws_runner
 from gas import aws
 from gas.settings import Settings
 
@@ -98,7 +98,8 @@ def timing_config(visibility_s: int, environ: Any = None, **kw: Any) -> RunConfi
     """RunConfig timings for a queue whose VisibilityTimeout is `visibility_s`.
 
     Each heartbeat extends the message by `visibility_s`, every min(60, visibility_s / 5) s
-    (GAS_HEARTBEAT_S overrides). A job whose heartbeat is older than GAS_STALE_AFTER_S (default
+    (GAS_HEARTBEAT_S overrides). GAS_JOB_TIME_LIMIT_S overrides one job's time limit
+    (jobrun.DEFAULT_TIME_LIMIT_S). A job whose heartbeat is older than GAS_STALE_AFTER_S (default
     DEFAULT_STALE_AFTER_S = 300) is re-claimable. With the template's 300 s this is the old
     60 s / 300 s / 300 s; a local stack with a short visibility (`gas up --request-visibility`)
     sets GAS_STALE_AFTER_S so that a dead worker's job is stale when its message reappears.
@@ -108,6 +109,12 @@ def timing_config(visibility_s: int, environ: Any = None, **kw: Any) -> RunConfi
     cfg.heartbeat_every_s = float(environ.get("GAS_HEARTBEAT_S") or min(60.0, visibility_s / 5))
     if environ.get("GAS_STALE_AFTER_S"):
         cfg.stale_after_s = float(environ["GAS_STALE_AFTER_S"])
+    if environ.get("GAS_JOB_TIME_LIMIT_S"):
+        cfg.time_limit_s = float(environ["GAS_JOB_TIME_LIMIT_S"])
+    if cfg.time_limit_s + cfg.visibility_s > MAX_VISIBILITY_S:
+        log.warning("job time limit %.0f s is beyond what SQS lets a message stay invisible (%d s): "
+                    "a longer job's message would be delivered again while it runs",
+                    cfg.time_limit_s, MAX_VISIBILITY_S)
     if cfg.stale_after_s < 2 * cfg.heartbeat_every_s:
         log.warning("stale-after %.0f s is less than two heartbeats (%.0f s): live jobs may be taken over",
                     cfg.stale_after_s, cfg.heartbeat_every_s)

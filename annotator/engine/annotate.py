@@ -168,18 +168,32 @@ def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle_path: str
             chunks, position = iter(parser), lambda: parser.bytes_read
         else:
             chunks, position = _read_ahead(reader.chunks()), lambda: reader.bytes_read
-        for result in pool.map(work, chunks):
+
+        def tick() -> None:
+            if progress and reader.total_bytes:
+                progress(min(0.99, position() / reader.total_bytes))
+
+        for result in pool.map(work, _with_records(chunks, tick)):
             written.append(writer.submit(write, result))
             while len(written) > 1:
                 written.popleft().result()
             stats.merge(result.stats)
-            if progress and reader.total_bytes:
-                progress(min(0.99, position() / reader.total_bytes))
+            tick()
         while written:
             written.popleft().result()
     if stats.records == 0:
         log.line("the file has a header but no variant records")
     return stats
+
+
+def _with_records(chunks: Iterator[VcfChunk], tick: Callable[[], None]) -> Iterator[VcfChunk]:
+    """The chunks that hold records; `tick()` for each one that does not (blank lines only), so
+    progress, and the caller's chance to stop, keep coming through any run of blank lines."""
+    for chunk in chunks:
+        if chunk.n_records:
+            yield chunk
+        else:
+            tick()
 
 
 def _read_ahead(chunks: Iterator[VcfChunk]) -> Iterator[VcfChunk]:

@@ -288,15 +288,15 @@ class VcfReader:
     # -- records ------------------------------------------------------------------------
 
     def chunks(self) -> Iterator[VcfChunk]:
-        """Records in chunks of at most chunk_size (fewer when blank lines were skipped)."""
+        """Records in chunks of at most chunk_size (fewer when blank lines were skipped). A block
+        of only blank lines gives a chunk with no records: yielded all the same, so a caller
+        reports progress and can stop during a long run of them."""
         ncol = self.n_columns
         while True:
             first, block, count = self._lines.take(self.chunk_size)
             if count == 0:
                 return
-            chunk = parse_block(block, first, ncol)
-            if chunk.n_records:
-                yield chunk
+            yield parse_block(block, first, ncol)
 
 
 def _decode(block: bytes, first: int) -> str:

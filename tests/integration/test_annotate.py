@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from annotator.engine.annotate import annotate, load_results
-from annotator.engine.errors import VcfFormatError
+from annotator.engine.errors import AnnotationError, VcfFormatError
 from tests.integration.tinygenome import write_vcf
 
 RECORDS = [
@@ -203,3 +203,33 @@ def test_reader_process_gives_the_same_outputs_and_errors_as_the_thread(tiny, tm
         annotate(bad, tmp_path / "out", genome=str(tiny["bundle"]), cache_dir=tiny["cache"], chunk_size=1)
     assert err.value.line_no == 6 and "POS" in str(err.value) and len(started) == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bad.log"]
+
+
+@pytest.mark.parametrize("reader_process", [False, True])
+def test_progress_keeps_coming_through_blank_lines_and_can_stop_the_run(tiny, tmp_path, monkeypatch,
+                                                                        reader_process):
+    """A long run of blank lines has no records, but the caller still gets a progress call per
+    chunk of lines, so the worker's time limit (or a lost claim) can stop it."""
+    import annotator.engine.annotate as A
+    if reader_process:
+        monkeypatch.setattr(A, "PARSE_PROCESS_BYTES", 0)
+    vcf = write_vcf(tmp_path / "blank.vcf", ["1\t100\t.\tA\tG\t.\t.\t."] + [""] * 50_000
+                    + ["1\t101\t.\tA\tT\t.\t.\t."])
+    calls: list[float] = []
+    done = annotate(vcf, tmp_path / "ok", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
+                    chunk_size=1000, progress=calls.append)
+    assert done.stats["records"] == 2 and len(calls) >= 49 and calls == sorted(calls)
+
+    class Stop(AnnotationError):
+        pass
+
+    def stop_at_ten(fraction: float) -> None:
+        calls.append(fraction)
+        if len(calls) == 10:
+            raise Stop("stopped")
+
+    calls.clear()
+    with pytest.raises(Stop):
+        annotate(vcf, tmp_path / "stopped", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
+                 chunk_size=1000, progress=stop_at_ten)
+    assert len(calls) == 10 and sorted(p.name for p in (tmp_path / "stopped").iterdir()) == ["blank.log"]

@@ -435,3 +435,29 @@ def test_message_received_after_sigterm_is_handed_back(env):
 
     assert Worker(runner, FakeSqs(), "url").run() == {}
     assert env.queue.visibility == [0] and env.effects == []
+
+
+def test_job_over_the_time_limit_fails_with_the_reason_and_keeps_the_input(env):
+    job, msg = env.submit()
+    calls = []
+
+    def endless(src, outdir, progress):     # e.g. a gzip of nothing but blank lines
+        while True:
+            calls.append(1)
+            progress(0.1)
+            time.sleep(0.01)
+
+    assert env.runner(engine=endless, time_limit_s=0.2).process(msg) == Outcome.FAILED
+    failed = env.store.jobs[job.job_id]
+    assert failed.status == Status.FAILED and "0.2-second limit for one job" in failed.error
+    assert "input file is kept" in failed.error and 5 < len(calls) < 100
+    assert (SETTINGS.inputs_bucket, job.input_key) in env.files.objects
+    assert env.effects[-3:] == ["fail", "publish FAILED", "delete"]
+    assert env.publisher.results[0].error == failed.error
+
+
+def test_time_limit_from_the_environment(monkeypatch):
+    from annotator.jobrun import DEFAULT_TIME_LIMIT_S
+    from annotator.worker import timing_config
+    assert timing_config(300, environ={}).time_limit_s == DEFAULT_TIME_LIMIT_S == 6 * 3600
+    assert timing_config(300, environ={"GAS_JOB_TIME_LIMIT_S": "90"}).time_limit_s == 90
