@@ -92,6 +92,20 @@ def synthetic_vcf(path: Path, fasta: Path, n: int, seed: int = 20, snv_fraction:
     return path
 
 
+def repeated_vcf(src: Path, dest: Path, times: int) -> Path:
+    """`src`'s records `times` over, one header: the same chunks again and again, so any growth
+    of peak memory with input length is accumulation (a separate, sparser input would change the
+    chunks' gene density, which is what the peak follows)."""
+    if not dest.exists():
+        with gzip.open(src, "rt") as f:
+            text = f.read()
+        cut = text.index("\n", text.index("#CHROM")) + 1
+        with BGZFile(str(dest.with_suffix(".tmp")), "wb") as out:
+            out.write((text[:cut] + text[cut:] * times).encode())
+        dest.with_suffix(".tmp").rename(dest)
+    return dest
+
+
 def bcftools_csq(vcf: Path, gff3: Path, fasta: Path, out: Path) -> Run:
     """bcftools csq in local mode (-l: each variant on its own, as VEP and GAS do), VCF.gz out."""
     return run_measured(["bcftools", "csq", "-l", "-f", str(fasta), "-g", str(gff3),
