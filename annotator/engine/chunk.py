@@ -18,6 +18,7 @@ import pyarrow as pa
 from annotator.engine import csq, so
 from annotator.engine.bundle import load_bundle, lookup_rsids
 from annotator.engine.consequence import annotate_chunk
+from annotator.engine.derived import load_derived
 from annotator.engine.fasta import Reference
 from annotator.engine.model import Bundle
 from annotator.engine.overlap import TranscriptIndex
@@ -50,7 +51,8 @@ def load_model(bundle_path: str) -> Model:
     """Loaded once per process: the service's worker annotates many jobs with the same bundle."""
     bundle = load_bundle(Path(bundle_path))
     meta = json.loads((Path(bundle_path) / "meta.json").read_text())
-    return Model(bundle, TranscriptIndex(bundle), BundleColumns(bundle), meta)
+    index, columns = load_derived(Path(bundle_path), bundle)
+    return Model(bundle, index, columns, meta)
 
 
 _references: dict[tuple[int, str], Reference] = {}

@@ -25,7 +25,13 @@ class TranscriptIndex:
     the index's memory): `exon_labels` / `intron_labels` format them for output rows only.
     """
 
-    def __init__(self, bundle: Bundle, flank: int = 5000) -> None:
+    # The arrays a built index consists of (besides the NCLS, rebuilt in ~30 ms): derived.py
+    # saves them so that a new process maps them instead of computing them again.
+    SAVED = ("n_exons", "ex_tx", "tx_cdna_len", "ex_cdna_off", "ex_key_start", "ex_key_end", "in_tx",
+             "in_start", "in_end", "in_left_exon", "n_introns", "in_off", "in_key_start", "in_key_end",
+             "coding", "cds_cdna_start", "cds_cdna_end", "cds_len", "cds_pad")
+
+    def __init__(self, bundle: Bundle, flank: int = 5000, saved: dict[str, np.ndarray] | None = None) -> None:
         self.bundle = bundle
         self.flank = int(flank)
         b = bundle
@@ -34,6 +40,15 @@ class TranscriptIndex:
         off = b.tx_contig.astype(np.int64) * SHIFT
         # (NCLS misbehaves with negative coordinates: clip at 0, positions are >= 1 anyway)
         self._ncls = NCLS(off + np.maximum(b.tx_start - self.flank, 0), off + b.tx_end + self.flank + 1, tx_ids)
+        self._labels = np.zeros(0, dtype=object)     # label cache, see _label
+        self._have = np.zeros(0, dtype=bool)
+        self._cdna_key: np.ndarray | None = None     # see genomic_of
+        self._cdna_exon: np.ndarray | None = None
+        if saved is not None:
+            for name in self.SAVED:
+                setattr(self, name, saved[name])
+            self._label_base = int(max(self.n_exons.max(initial=0), 1)) + 1
+            return
 
         # ---- exons
         ex_off = b.tx_exon_off.astype(np.int64)
@@ -66,11 +81,7 @@ class TranscriptIndex:
         self.in_key_start = in_tx * SHIFT + self.in_start
         self.in_key_end = in_tx * SHIFT + self.in_end
         del ex_tx, in_tx, same
-        self._labels = np.zeros(0, dtype=object)     # label cache, see _label
-        self._have = np.zeros(0, dtype=bool)
         self._label_base = int(max(n_ex.max(initial=0), 1)) + 1
-        self._cdna_key: np.ndarray | None = None     # see genomic_of
-        self._cdna_exon: np.ndarray | None = None
 
         # ---- CDS in cDNA coordinates (transcript orientation), 0 when non-coding
         coding = b.tx_cds_start > 0

@@ -62,14 +62,24 @@ BUNDLE_STRINGS = {"gene": "gene_name", "gene_id": "gene_id", "transcript": "tx_i
 class BundleColumns:
     """The bundle's string columns as Arrow arrays with a trailing '' (index -1 = intergenic)."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, saved: pa.Table | None = None) -> None:
+        """`saved`: a table from `to_table()` of the same bundle (derived.py), used instead of
+        converting the bundle's strings again."""
         self.n = bundle.n_transcripts
-        self.arrays = {out: pa.array(np.append(getattr(bundle, attr), ""), pa.string())
-                       for out, attr in BUNDLE_STRINGS.items()}
-
-        self.ids_clean = not needs_escape(self.arrays["transcript"])  # then HGVS strings need no escaping
         self._strand = np.append(bundle.tx_strand, 0)
-        self._csq_tx: pa.Array | None = None
+        if saved is not None:
+            self.arrays = {out: saved.column(out).combine_chunks() for out in BUNDLE_STRINGS}
+            self._csq_tx: pa.Array | None = saved.column("csq_transcript").combine_chunks()
+        else:
+            self.arrays = {out: pa.array(np.append(getattr(bundle, attr), ""), pa.string())
+                           for out, attr in BUNDLE_STRINGS.items()}
+            self._csq_tx = None
+        self.ids_clean = not needs_escape(self.arrays["transcript"])  # then HGVS strings need no escaping
+
+    def to_table(self) -> pa.Table:
+        """Everything built from the bundle's strings, csq_transcript's run included."""
+        self.csq_transcript(np.zeros(0, np.int64))
+        return pa.table({**self.arrays, "csq_transcript": self._csq_tx})
 
     def take(self, column: str, tx: np.ndarray) -> pa.Array:
         return self.arrays[column].take(pa.array(np.where(tx >= 0, tx, self.n)))
