@@ -98,7 +98,7 @@ class ChunkAnnotator:
         vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
         vcf = csq.AnnotatedLines(ttable, vep_alleles(chunk), pairs.allele, chunk.a_rec[pairs.allele], strand,
                                  m.columns.csq_transcript(pairs.tx), consequence_impact(pairs.mask),
-                                 cols.ids, m.columns.ids_clean, line_array(chunk), chunk.n_records,
+                                 cols.ids, m.columns.ids_clean, line_array(chunk),
                                  self.drop_existing_csq, self.sites_only)
         stats = Summary()
         genes_hit = bundle.gene_name[chosen_tx[((masks & _GENIC) != 0) & (chosen_tx >= 0)]]

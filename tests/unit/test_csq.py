@@ -1,5 +1,6 @@
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from annotator.engine import csq
 from annotator.engine.variants import Kind, VcfChunk
@@ -41,37 +42,49 @@ def test_escape_percent_encodes_grammar_characters():
     assert out.to_pylist() == ["p.Arg41%3D", "a%2Cb%3Bc%7Cd%20e", "plain"]
 
 
-def test_record_csq_groups_pairs_per_record_and_nulls_records_without_rows():
-    c = chunk([("1", 10, ".", "A", ["G"]), ("7", 20, ".", "C", ["T"]), ("1", 30, ".", "G", ["A"])],
-              [Kind.SNV] * 3)
-    cols = {f: pa.array([f"{f[0]}0", f"{f[0]}1", f"{f[0]}2"]) for f in csq.FIELDS}
-    out = csq.record_csq(c.n_records, np.array([0, 0, 2]), cols)
-    first = "|".join(f"{f[0]}0" for f in csq.FIELDS) + "," + "|".join(f"{f[0]}1" for f in csq.FIELDS)
-    assert out.to_pylist() == [first, None, "|".join(f"{f[0]}2" for f in csq.FIELDS)]
+def text(lines: list[str], values: list[str], pair_record: list[int], drop_existing: bool = False,
+         sites_only: bool = False) -> list[str]:
+    out = csq.render(pa.array(lines, pa.string()), pa.array(values, pa.string()), np.array(pair_record, np.int64),
+                     drop_existing, sites_only)
+    raw = bytes(out).decode()
+    assert raw.endswith("\n") or not lines
+    return raw.split("\n")[:-1]
 
 
-def test_annotate_lines_appends_or_replaces_dot_and_skips_records_without_csq():
-    lines = ["1\t10\t.\tA\tG\t.\tPASS\tDP=3", "1\t11\t.\tA\tG\t.\tPASS\t.", "1\t12\t.\tA\tG\t.\tPASS\tDP=1"]
-    out = csq.annotate_lines(lines, pa.array(["X|y", "Z|w", None]), drop_existing=False).to_pylist()
-    assert out == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y", "1\t11\t.\tA\tG\t.\tPASS\tCSQ=Z|w",
-                   "1\t12\t.\tA\tG\t.\tPASS\tDP=1"]
+def test_pair_values_join_runs_in_field_order():
+    cols = {f: pa.array([f"{f[0]}0", f"{f[0]}1"]) for f in csq.FIELDS}
+    assert csq.pair_values(cols).to_pylist() == ["|".join(f"{f[0]}{i}" for f in csq.FIELDS) for i in (0, 1)]
 
 
-def test_annotate_lines_keeps_format_and_sample_columns():
+@pytest.mark.parametrize("sites_only", [False, True])
+def test_render_groups_pairs_per_record_and_leaves_records_without_pairs_alone(sites_only):
+    lines = ["1\t10\t.\tA\tG\t.\tPASS\tDP=3", "7\t20\t.\tC\tT\t.\tPASS\t.", "1\t30\t.\tG\tA\t.\tPASS\t.",
+             "1\t40\t.\tG\tA\t.\tPASS\tDP=1"]
+    out = text(lines, ["X|y", "Z|w", "V|u"], [0, 0, 2], sites_only=sites_only)
+    assert out == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y,Z|w", lines[1], "1\t30\t.\tG\tA\t.\tPASS\tCSQ=V|u", lines[3]]
+
+
+def test_render_every_record_with_pairs():
+    lines = ["1\t10\t.\tA\tG\t.\tPASS\t.", "1\t11\t.\tA\tG\t.\tPASS\tDP=1"]
+    assert text(lines, ["a", "b", "c"], [0, 1, 1], sites_only=True) == \
+        ["1\t10\t.\tA\tG\t.\tPASS\tCSQ=a", "1\t11\t.\tA\tG\t.\tPASS\tDP=1;CSQ=b,c"]
+
+
+def test_render_keeps_format_and_sample_columns():
     lines = ["1\t10\t.\tA\tG\t.\tPASS\tDP=3\tGT:DP\t0/1:5\t1/1:7", "1\t11\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t./."]
-    out = csq.annotate_lines(lines, pa.array(["X|y", None]), drop_existing=False).to_pylist()
-    assert out == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y\tGT:DP\t0/1:5\t1/1:7", "1\t11\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t./."]
+    assert text(lines, ["X|y"], [0]) == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y\tGT:DP\t0/1:5\t1/1:7", lines[1]]
 
 
-def test_text_is_newline_terminated_utf8_of_every_line():
-    arr = pa.array(["a\tb", "", "µ"]).slice(1)
-    assert bytes(csq.text(arr)) == "\nµ\n".encode()
+def test_render_is_utf8_and_empty_for_no_lines():
+    assert text(["1\t10\tµ\tA\tG\t.\tPASS\t."], ["é"], [0], sites_only=True) == ["1\t10\tµ\tA\tG\t.\tPASS\tCSQ=é"]
+    assert bytes(csq.render(pa.array([], pa.string()), pa.array([], pa.string()), np.zeros(0, np.int64), False)) == b""
 
 
-def test_annotate_lines_drops_an_existing_csq_when_asked():
-    out = csq.annotate_lines(["1\t10\t.\tA\tG\t.\tPASS\tCSQ=old;DP=3", "1\t11\t.\tA\tG\t.\tPASS\tCSQ=old"],
-                             pa.array(["new", "new2"]), drop_existing=True).to_pylist()
-    assert out == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=new", "1\t11\t.\tA\tG\t.\tPASS\tCSQ=new2"]
+def test_render_drops_an_existing_csq_when_asked():
+    lines = ["1\t10\t.\tA\tG\t.\tPASS\tCSQ=old;DP=3", "1\t11\t.\tA\tG\t.\tPASS\tCSQ=old",
+             "1\t12\t.\tA\tG\t.\tPASS\tDP=2;CSQ=old"]
+    assert text(lines, ["new", "new2"], [0, 1], drop_existing=True) == \
+        ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=new", "1\t11\t.\tA\tG\t.\tPASS\tCSQ=new2", "1\t12\t.\tA\tG\t.\tPASS\tDP=2"]
 
 
 def test_header_line_declares_vep_layout():
