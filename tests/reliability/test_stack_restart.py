@@ -63,11 +63,15 @@ def test_clean_stop_and_start_mid_flight_loses_and_repeats_nothing(tmp_path: Pat
         submitted = _submit(stack, inputs, n_jobs, sizes)
         for cycle in range(cycles):
             done_before = sum(1 for j in submitted if stack.jobs()[j]["status"] == "COMPLETED")
-            def mid_flight(stack: Stack = stack, done_before: int = done_before) -> bool:
+            seen: list[dict] = []
+
+            def mid_flight(stack: Stack = stack, done_before: int = done_before, seen: list = seen) -> bool:
                 s = _states(stack)
+                seen.append(s)
                 return s.get("RUNNING", 0) >= 1 and s.get("COMPLETED", 0) >= done_before + 1
             wait_until(mid_flight, 120, poll_s=0.3, what="jobs running and done")
-            at_stop.append(_states(stack))
+            # the states that decided the stop (read again, a ~1 s job may have finished meanwhile)
+            at_stop.append(seen[-1])
             stack.stop()
             assert "Traceback" not in stack.log.read_text()
             stack = Stack(data, tmp_path / f"up{cycle + 1}.log", workers=2, extra=EXTRA)
