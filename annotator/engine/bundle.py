@@ -290,21 +290,23 @@ def lookup_rsids(bundle: Bundle, contig: np.ndarray, pos: np.ndarray, ref: list[
     out = np.full(n, "", dtype=object)
     if n == 0 or len(bundle.snp_pos) == 0:
         return out
-    shift = np.int64(1) << np.int64(32)
-    skey = bundle.snp_contig.astype(np.int64) * shift + bundle.snp_pos
-    qkey = np.asarray(contig, dtype=np.int64) * shift + np.asarray(pos, dtype=np.int64)
+    skey = bundle.snp_key
+    qkey = np.asarray(contig, dtype=np.int64) * (np.int64(1) << np.int64(32)) + np.asarray(pos, dtype=np.int64)
     lo = np.searchsorted(skey, qkey, side="left")
     hi = np.searchsorted(skey, qkey, side="right")
     ref_a = np.asarray(ref, dtype=object)
     alt_a = np.asarray(alt, dtype=object)
+    found = np.zeros(n, bool)
     k = 0
     while True:
         cand = lo + k
-        live = np.flatnonzero((cand < hi) & (out == ""))
+        live = np.flatnonzero((cand < hi) & ~found)
         if live.size == 0:
             break
         c = cand[live]
         hit = (bundle.snp_ref[c] == ref_a[live]) & (bundle.snp_alt[c] == alt_a[live])
-        out[live[hit]] = bundle.snp_id[c[hit]]
+        ids = bundle.snp_id[c[hit]]
+        out[live[hit]] = ids
+        found[live[hit]] = ids != ""      # (an empty id keeps looking, as before)
         k += 1
     return out

@@ -8,6 +8,7 @@ String columns are numpy object arrays so that fancy indexing works on them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -69,6 +70,12 @@ class Bundle:
     @property
     def n_transcripts(self) -> int:
         return len(self.tx_start)
+
+    @cached_property
+    def snp_key(self) -> np.ndarray:
+        """contig id << 32 | pos of every dbSNP site (sorted, as the sites are): built once,
+        not per chunk."""
+        return self.snp_contig.astype(np.int64) * (np.int64(1) << np.int64(32)) + self.snp_pos
 
     def contig_id(self, name: str) -> int:
         """Contig id for any common spelling of a contig name; -1 when the bundle lacks it."""
