@@ -62,6 +62,8 @@ def cmd_bundle_build(args: argparse.Namespace) -> int:
         path = build_from_gff3(Path(args.gff3), args.name, cache, fasta=Path(args.fasta) if args.fasta else None)
     else:
         path = build_from_package(args.genome, cache)
+    from annotator.engine.chunk import load_model
+    load_model(str(path))       # derives and saves the index arrays now, not in the first job
     print(json.dumps({"bundle": str(path)}) if args.json else f"bundle ready: {path}")
     return 0
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +92,12 @@ def test_a_bundle_folder_that_cannot_be_written_still_works(bundle_dir, monkeypa
     monkeypatch.setattr(derived.tempfile, "mkdtemp", refuse)   # (tests run as root: chmod would not stop us)
     index, columns = derived.load_derived(bundle_dir, load_bundle(bundle_dir))
     assert saved_folders(bundle_dir) == [] and len(index.ex_tx) > 0 and len(columns.arrays["transcript"]) > 0
+
+
+def test_bundle_build_leaves_the_derived_arrays_ready(tiny, tmp_path, capsys):
+    from gas.cli import main
+    cache = tmp_path / "cache"
+    assert main(["bundle", "build", "--gff3", str(tiny["dir"] / "tiny.gff3"), "--name", "tiny2",
+                 "--fasta", str(tiny["fasta"]), "--cache-dir", str(cache), "--json"]) == 0
+    built = Path(json.loads(capsys.readouterr().out)["bundle"])
+    assert saved_folders(built) == [f"derived-{derived.derived_key(built)}"]   # the first job maps them
