@@ -2,14 +2,10 @@
 from __future__ import annotations
 
 import gzip
-import json
 
 import pytest
 
-from gas import storage
-from gas.jobs import JOB_ID_RE, Status, now_iso
-from gas.messages import JobRequest
-from gas.settings import Settings
+from gas.jobs import JOB_ID_RE, Status
 from gas.submit import (
     NotAVcf,
     Source,
@@ -21,36 +17,16 @@ from gas.submit import (
     submit,
     upload_limit,
 )
-from gas.users import User
-
-VCF = b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t5\t.\tA\tG\t.\t.\t.\n"
-SETTINGS = Settings(free_upload_limit_bytes=200, premium_upload_limit_bytes=10_000)
+from tests.unit.upload_fakes import SETTINGS, VCF, FakeUploadPorts, user
 
 
-def user(plan: str = "free") -> User:
-    return User(user_id="u-1", name="alice", email="a@example.org", plan=plan, created_at=now_iso())
+class FakePorts(FakeUploadPorts):
+    """The CLI path: the server uploads; the S3 side keeps what was uploaded."""
 
-
-class FakePorts:
-    """Records every effect; the S3 side keeps what was uploaded."""
-
-    def __init__(self, *, lose_upload: bool = False, corrupt: bool = False, create_ok: bool = True,
-                 max_bytes_seen: list | None = None) -> None:
-        self.calls: list[str] = []
-        self.objects: dict[str, bytes] = {}
+    def __init__(self, *, lose_upload: bool = False, corrupt: bool = False, create_ok: bool = True) -> None:
+        super().__init__()
         self.lose_upload, self.corrupt, self.create_ok = lose_upload, corrupt, create_ok
         self.jobs: list = []
-        self.published: list[JobRequest] = []
-
-    def presigned_post(self, user_id, job_id, filename, max_bytes):
-        self.calls.append("presign")
-        self.max_bytes = max_bytes
-        key = storage.input_key(user_id, job_id, filename)
-        policy = {"conditions": [{"bucket": SETTINGS.inputs_bucket}, {"key": key},
-                                 ["content-length-range", 1, max_bytes]]}
-        import base64
-        return {"url": "http://s3", "key": key,
-                "fields": {"key": key, "policy": base64.b64encode(json.dumps(policy).encode()).decode()}}
 
     def upload(self, post, filename, stream, size):
         self.calls.append("upload")
@@ -59,19 +35,10 @@ class FakePorts:
         if not self.lose_upload:
             self.objects[post["key"]] = b"garbage" if self.corrupt else data
 
-    def head(self, key):
-        self.calls.append("head")
-        data = self.objects.get(key)
-        return None if data is None else storage.InputHead(key=key, size=len(data), first_bytes=data[:1024])
-
     def create(self, job):
         self.calls.append("create")
         self.jobs.append(job)
         return self.create_ok
-
-    def publish(self, request):
-        self.calls.append("publish")
-        self.published.append(request)
 
 
 def test_happy_path_in_order():

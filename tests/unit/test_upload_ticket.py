@@ -2,16 +2,13 @@
 finish_upload checks the object as S3 holds it, deletes what it refuses, and is idempotent."""
 from __future__ import annotations
 
-import base64
 import dataclasses
 import gzip
-import json
 
 import pytest
 
 from gas import storage
-from gas.jobs import JOB_ID_RE, Status, now_iso
-from gas.settings import Settings
+from gas.jobs import JOB_ID_RE, Status
 from gas.submit import (
     NotAVcf,
     NotYours,
@@ -22,32 +19,18 @@ from gas.submit import (
     start_upload,
 )
 from gas.users import User
-
-VCF = b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t5\t.\tA\tG\t.\t.\t.\n"
-SETTINGS = Settings(free_upload_limit_bytes=200, premium_upload_limit_bytes=10_000)
+from tests.unit.upload_fakes import SETTINGS, VCF, FakeUploadPorts, user
 
 
-def user(plan: str = "free", user_id: str = "u-1") -> User:
-    return User(user_id=user_id, name=f"n{user_id}", email="a@example.org", plan=plan, created_at=now_iso())
+class FakePorts(FakeUploadPorts):
+    """The browser path: the browser posts the form; jobs in a dict."""
 
-
-class FakePorts:
-    """S3 objects and jobs in dicts; every effect recorded in `calls`."""
+    url = "http://s3/gas-inputs"
 
     def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.objects: dict[str, bytes] = {}
+        super().__init__()
         self.jobs: dict[str, object] = {}
-        self.published: list = []
         self.lose_create_race = False
-
-    def presigned_post(self, user_id, job_id, filename, max_bytes):
-        self.calls.append("presign")
-        key = storage.input_key(user_id, job_id, filename)
-        policy = {"conditions": [{"bucket": SETTINGS.inputs_bucket}, {"key": key},
-                                 ["content-length-range", 1, max_bytes]]}
-        return {"url": "http://s3/gas-inputs", "key": key,
-                "fields": {"key": key, "policy": base64.b64encode(json.dumps(policy).encode()).decode()}}
 
     def upload(self, post, filename, stream, size):  # the CLI path only
         raise AssertionError("the browser path never uploads through the server")
@@ -55,11 +38,6 @@ class FakePorts:
     def browser_post(self, ticket, data: bytes) -> None:
         """What the browser does: POST the form to S3 (no server involved)."""
         self.objects[ticket.fields["key"]] = data
-
-    def head(self, key):
-        self.calls.append("head")
-        data = self.objects.get(key)
-        return None if data is None else storage.InputHead(key=key, size=len(data), first_bytes=data[:1024])
 
     def get_job(self, job_id):
         self.calls.append("get")
@@ -74,10 +52,6 @@ class FakePorts:
             return False
         self.jobs[job.job_id] = job
         return True
-
-    def publish(self, request):
-        self.calls.append("publish")
-        self.published.append(request)
 
     def delete(self, key):
         self.calls.append("delete")
