@@ -23,7 +23,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from annotator.jobrun import MAX_VISIBILITY_S, JobRunner, Received, RunConfig, aws_runner
+from annotator.jobrun import (
+    MAX_VISIBILITY_S,
+    JobRunner,
+    Received,
+    RunConfig,
+    aws_runner,
+)
 from gas import aws
 from gas.settings import Settings
 

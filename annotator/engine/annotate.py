@@ -21,7 +21,12 @@ import pyarrow.parquet as pq
 from annotator.engine import csq
 from annotator.engine.bgzf import BgzfWriter, background_thread
 from annotator.engine.bundle import resolve_bundle
-from annotator.engine.chunk import ChunkAnnotator, ChunkResult, load_model, reference_for
+from annotator.engine.chunk import (
+    ChunkAnnotator,
+    ChunkResult,
+    load_model,
+    reference_for,
+)
 from annotator.engine.errors import AnnotationError
 from annotator.engine.parallel import OrderedPool, default_processes
 from annotator.engine.readproc import ParsedChunks

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
+from pyarrow import ipc
 
 from annotator.engine import csq, model, overlap, tables
 from annotator.engine.model import Bundle

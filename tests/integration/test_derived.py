@@ -33,7 +33,7 @@ def saved_folders(d):
 
 def test_saved_once_then_mapped_and_equal_to_derived(bundle_dir):
     bundle = load_bundle(bundle_dir)
-    index, columns = derived.load_derived(bundle_dir, bundle)
+    derived.load_derived(bundle_dir, bundle)
     assert saved_folders(bundle_dir) == [f"derived-{derived.derived_key(bundle_dir)}"]
     again_index, again_columns = derived.load_derived(bundle_dir, bundle)
     mapped = again_index.ex_key_start
@@ -81,7 +81,7 @@ def test_unreadable_saved_arrays_are_derived_again(bundle_dir, caplog):
     (folder,) = bundle_dir.glob("derived-*")
     (folder / "strings.arrow").write_bytes(b"not arrow")
     with caplog.at_level(logging.WARNING, logger="gas.engine"):
-        index, columns = derived.load_derived(bundle_dir, bundle)
+        _, columns = derived.load_derived(bundle_dir, bundle)
     assert "deriving again" in caplog.text
     assert columns.to_table().equals(BundleColumns(bundle).to_table())
 
