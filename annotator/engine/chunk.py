@@ -95,7 +95,7 @@ class ChunkAnnotator:
         strand = np.where(pairs.tx >= 0, bundle.tx_strand[np.maximum(pairs.tx, 0)], 0).astype(np.int8)
         cols = ChunkColumns.of(chunk, rsids)
         ttable = transcript_table(m.columns, chunk, cols, pairs, strand)
-        vtable, masks, chosen_tx = variant_table(bundle, chunk, cols, pairs, ttable)
+        vtable, masks, chosen_tx = variant_table(bundle, m.columns, chunk, cols, pairs, ttable)
         vcf = csq.AnnotatedLines(ttable, vep_alleles(chunk), pairs.allele, chunk.a_rec[pairs.allele], strand,
                                  m.columns.csq_transcript(pairs.tx), consequence_impact(pairs.mask),
                                  cols.ids, m.columns.ids_clean, line_array(chunk),

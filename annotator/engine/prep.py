@@ -38,12 +38,13 @@ def share_chrom_strings(chunk: VcfChunk) -> None:
 
 
 def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
-    """chrom, pos, ref (per record), alt (per allele) and line number (per record) as Arrow arrays."""
+    """pos, ref (per record), alt (per allele) and line number (per record) as Arrow arrays
+    (CHROM goes into the tables as a dictionary of `chrom_codes`)."""
     return chunk.cached("columns", _record_columns)
 
 
 def _record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
-    return (strings(chunk.chrom), _int64(chunk.pos), strings(chunk.ref), strings(chunk.a_alt), _int64(chunk.line_no))
+    return _int64(chunk.pos), strings(chunk.ref), strings(chunk.a_alt), _int64(chunk.line_no)
 
 
 def strings(values: list[str]) -> pa.Array:

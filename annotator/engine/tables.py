@@ -21,37 +21,48 @@ from annotator.engine import so
 from annotator.engine.csq import escape, needs_escape
 from annotator.engine.model import Bundle
 from annotator.engine.pairs import Pairs
-from annotator.engine.prep import record_columns
+from annotator.engine.prep import chrom_codes, record_columns
 from annotator.engine.variants import Kind, VcfChunk
 
 KIND_NAMES = pa.array([k.name for k in Kind], pa.string())
 
-TRANSCRIPT_SCHEMA = pa.schema([
-    ("chrom", pa.string()), ("pos", pa.int64()), ("id", pa.string()), ("ref", pa.string()),
-    ("alt", pa.string()), ("consequence", pa.string()), ("impact", pa.string()),
-    ("gene", pa.string()), ("gene_id", pa.string()), ("transcript", pa.string()),
-    ("biotype", pa.string()), ("strand", pa.int8()), ("exon", pa.string()), ("intron", pa.string()),
-    ("cdna_pos", pa.string()), ("cds_pos", pa.string()), ("protein_pos", pa.string()),
-    ("amino_acids", pa.string()), ("codons", pa.string()), ("distance", pa.int64()),
-    ("hgvs_c", pa.string()), ("hgvs_p", pa.string()),
+# Columns written as Arrow dictionaries built per chunk from values the chunk already has in
+# coded form (transcript index, consequence mask, CHROM code, allele kind): the Parquet writer
+# then writes their dictionary pages as they are instead of hashing every string.
+DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+CODED = ("chrom", "consequence", "impact", "gene", "gene_id", "transcript", "biotype", "variant_type")
+
+
+def _schema(fields: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    """Every column non-nullable: Parquet then writes no definition levels (the writer rejects a
+    null, so one cannot slip through)."""
+    return pa.schema([pa.field(name, DICTIONARY if name in CODED else t, nullable=False) for name, t in fields])
+
+
+S = pa.string()
+TRANSCRIPT_SCHEMA = _schema([
+    ("chrom", S), ("pos", pa.int64()), ("id", S), ("ref", S), ("alt", S), ("consequence", S), ("impact", S),
+    ("gene", S), ("gene_id", S), ("transcript", S), ("biotype", S), ("strand", pa.int8()), ("exon", S),
+    ("intron", S), ("cdna_pos", S), ("cds_pos", S), ("protein_pos", S), ("amino_acids", S), ("codons", S),
+    ("distance", pa.int64()), ("hgvs_c", S), ("hgvs_p", S),
 ])
 
-VARIANT_SCHEMA = pa.schema([
-    ("chrom", pa.string()), ("pos", pa.int64()), ("id", pa.string()), ("ref", pa.string()),
-    ("alt", pa.string()), ("variant_type", pa.string()), ("consequence", pa.string()),
-    ("impact", pa.string()), ("gene", pa.string()), ("gene_id", pa.string()),
-    ("transcript", pa.string()), ("biotype", pa.string()), ("exon", pa.string()),
-    ("protein_pos", pa.string()), ("amino_acids", pa.string()), ("hgvs_c", pa.string()),
-    ("hgvs_p", pa.string()), ("n_transcripts", pa.int32()), ("line", pa.int64()),
+VARIANT_SCHEMA = _schema([
+    ("chrom", S), ("pos", pa.int64()), ("id", S), ("ref", S), ("alt", S), ("variant_type", S),
+    ("consequence", S), ("impact", S), ("gene", S), ("gene_id", S), ("transcript", S), ("biotype", S),
+    ("exon", S), ("protein_pos", S), ("amino_acids", S), ("hgvs_c", S), ("hgvs_p", S),
+    ("n_transcripts", pa.int32()), ("line", pa.int64()),
 ])
 
 # Parquet encoding: dictionaries only where values repeat a lot (the others cost time for nothing),
-# statistics on the columns people filter row groups by.
+# statistics on the columns people filter row groups by. The Arrow schema is not stored, so
+# readers get plain string columns (not pandas categoricals) from the dictionary-encoded pages.
 PARQUET_OPTIONS = {
     "compression": "zstd",
     "use_dictionary": ["chrom", "consequence", "impact", "gene", "gene_id", "transcript", "biotype",
                        "variant_type", "exon", "intron", "amino_acids", "codons"],
     "write_statistics": ["chrom", "pos"],
+    "store_schema": False,
 }
 
 # Pairs' string columns, in the order the transcript table wants them.
@@ -81,8 +92,13 @@ class BundleColumns:
         self.csq_transcript(np.zeros(0, np.int64))
         return pa.table({**self.arrays, "csq_transcript": self._csq_tx})
 
-    def take(self, column: str, tx: np.ndarray) -> pa.Array:
-        return self.arrays[column].take(pa.array(np.where(tx >= 0, tx, self.n)))
+    def coded(self, tx: np.ndarray) -> dict[str, pa.DictionaryArray]:
+        """gene, gene_id, transcript and biotype of transcripts `tx` (-1: none, ''), as
+        dictionaries of just the transcripts present."""
+        codes, present = factorize(np.where(tx >= 0, tx, self.n))
+        indices = pa.array(codes)
+        present_a = pa.array(present)
+        return {c: pa.DictionaryArray.from_arrays(indices, self.arrays[c].take(present_a)) for c in BUNDLE_STRINGS}
 
     def csq_transcript(self, tx: np.ndarray) -> pa.Array:
         """CSQ's per-transcript run 'SYMBOL|Gene|Feature_type|Feature|BIOTYPE', percent-encoded,
@@ -97,24 +113,32 @@ class BundleColumns:
 
 def consequence_impact(masks: np.ndarray) -> pa.Array:
     """CSQ's 'Consequence|IMPACT' per mask, joined once per distinct mask."""
-    inv, uniq = pd.factorize(masks, sort=False)
+    inv, uniq = factorize(masks)
     labels = pa.array([f"{so.label(m)}|{so.impact(m)}" for m in uniq.tolist()], pa.string())
-    return labels.take(pa.array(inv.astype(np.int32)))
+    return labels.take(pa.array(inv))
 
 
-def consequence_columns(masks: np.ndarray) -> tuple[pa.Array, pa.Array]:
+def consequence_columns(masks: np.ndarray) -> tuple[pa.DictionaryArray, pa.DictionaryArray]:
     """Consequence label and IMPACT per mask; there are few distinct masks, so label each once."""
-    inv, uniq = pd.factorize(masks, sort=False)   # hashing: several times faster than np.unique's sort
-    idx = pa.array(inv.astype(np.int32))
+    inv, uniq = factorize(masks)
+    idx = pa.array(inv)
     labels = pa.array([so.label(m) for m in uniq.tolist()], pa.string())
     impacts = pa.array([so.impact(m) for m in uniq.tolist()], pa.string())
-    return labels.take(idx), impacts.take(idx)
+    return pa.DictionaryArray.from_arrays(idx, labels), pa.DictionaryArray.from_arrays(idx, impacts)
+
+
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int32 codes into the distinct values (first-seen order), and those values: hashing,
+    several times faster than np.unique's sort."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes.astype(np.int32), uniques
 
 
 @dataclass
 class ChunkColumns:
     """Per-record and per-allele values of a chunk, as Arrow arrays to `take` from."""
-    chrom: pa.Array
+    chrom_code: pa.Array    # int32 per record, into chrom_names
+    chrom_names: pa.Array
     pos: pa.Array
     ref: pa.Array
     alt: pa.Array
@@ -129,8 +153,14 @@ class ChunkColumns:
         fill[fill] &= ids[fill] == "."
         if fill.any():
             ids[fill] = rsids[fill]
-        chrom, pos, ref, alt, line = record_columns(chunk)
-        return cls(chrom, pos, ref, alt, pa.array(ids, pa.string()), line, int(fill.sum()))
+        pos, ref, alt, line = record_columns(chunk)
+        codes, names = chrom_codes(chunk)
+        return cls(pa.array(codes.astype(np.int32)), pa.array(names, pa.string()), pos, ref, alt,
+                   pa.array(ids, pa.string()), line, int(fill.sum()))
+
+    def chrom(self, rec: pa.Array) -> pa.DictionaryArray:
+        """CHROM of records `rec`."""
+        return pa.DictionaryArray.from_arrays(self.chrom_code.take(rec), self.chrom_names)
 
 
 def select_most_severe(bundle: Bundle, pairs: Pairs) -> np.ndarray:
@@ -153,10 +183,10 @@ def transcript_table(bcols: BundleColumns, chunk: VcfChunk, cols: ChunkColumns, 
     rec = pa.array(chunk.a_rec[pairs.allele])
     consequence, impact = consequence_columns(pairs.mask)
     data = {
-        "chrom": cols.chrom.take(rec), "pos": cols.pos.take(rec), "id": cols.ids.take(a),
+        "chrom": cols.chrom(rec), "pos": cols.pos.take(rec), "id": cols.ids.take(a),
         "ref": cols.ref.take(rec), "alt": cols.alt.take(a),
         "consequence": consequence, "impact": impact,
-        **{c: bcols.take(c, pairs.tx) for c in BUNDLE_STRINGS},
+        **bcols.coded(pairs.tx),
         "strand": pa.array(strand, pa.int8()),
         "distance": pa.array(pairs.distance, pa.int64()),
         **{c: getattr(pairs, c) for c in PAIR_STRINGS},
@@ -164,7 +194,7 @@ def transcript_table(bcols: BundleColumns, chunk: VcfChunk, cols: ChunkColumns, 
     return pa.Table.from_pydict({f.name: data[f.name] for f in TRANSCRIPT_SCHEMA}, schema=TRANSCRIPT_SCHEMA)
 
 
-def variant_table(bundle: Bundle, chunk: VcfChunk, cols: ChunkColumns, pairs: Pairs,
+def variant_table(bundle: Bundle, bcols: BundleColumns, chunk: VcfChunk, cols: ChunkColumns, pairs: Pairs,
                   ttable: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """One row per alternate allele; returns the table, each allele's mask and its chosen tx."""
     n = chunk.n_alleles
@@ -182,12 +212,11 @@ def variant_table(bundle: Bundle, chunk: VcfChunk, cols: ChunkColumns, pairs: Pa
     consequence, impact = consequence_columns(masks)
     rec = pa.array(chunk.a_rec)
     data = {
-        "chrom": cols.chrom.take(rec), "pos": cols.pos.take(rec), "id": cols.ids,
+        "chrom": cols.chrom(rec), "pos": cols.pos.take(rec), "id": cols.ids,
         "ref": cols.ref.take(rec), "alt": cols.alt,
-        "variant_type": KIND_NAMES.take(pa.array(chunk.a_kind.astype(np.int32))),
-        "consequence": consequence, "impact": impact,
-        **{c: from_pairs(c) for c in ("gene", "gene_id", "transcript", "biotype", "exon", "protein_pos",
-                                      "amino_acids", "hgvs_c", "hgvs_p")},
+        "variant_type": pa.DictionaryArray.from_arrays(pa.array(chunk.a_kind.astype(np.int32)), KIND_NAMES),
+        "consequence": consequence, "impact": impact, **bcols.coded(tx),
+        **{c: from_pairs(c) for c in ("exon", "protein_pos", "amino_acids", "hgvs_c", "hgvs_p")},
         "n_transcripts": pa.array(n_tx, pa.int32()), "line": cols.line.take(rec),
     }
     return pa.Table.from_pydict({f.name: data[f.name] for f in VARIANT_SCHEMA}, schema=VARIANT_SCHEMA), masks, tx

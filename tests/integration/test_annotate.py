@@ -7,10 +7,13 @@ import subprocess
 import sys
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from annotator.engine.annotate import annotate, load_results
 from annotator.engine.errors import AnnotationError, VcfFormatError
+from annotator.engine.variants import Kind
 from tests.integration.tinygenome import write_vcf
 
 RECORDS = [
@@ -101,6 +104,22 @@ def test_transcript_table_has_one_row_per_allele_and_transcript(result):
     assert len(t) == 9
     assert set(t.transcript) == {"T1", ""}
     assert t[t.pos == 160].codons.tolist() == ["Aaa/Gaa", "Aaa/Taa"]
+
+
+def test_parquet_columns_read_back_as_plain_non_null_strings(result):
+    """Coded columns are written from per-chunk Arrow dictionaries; readers must still get plain
+    strings (not pandas categoricals) and required (non-null) columns."""
+    res, _ = result
+    for path in (res.parquet, res.transcripts):
+        schema = pq.read_schema(path)
+        assert all(not f.nullable for f in schema)
+        assert all(not pa.types.is_dictionary(f.type) for f in schema)
+        df = load_results(path)
+        assert df.consequence.dtype == df.chrom.dtype == df.ref.dtype   # as an uncoded column
+    t = load_results(res.transcripts)
+    assert set(t.biotype) == {"protein_coding", ""} and set(t.chrom) == {"1"}
+    v = load_results(res.parquet)
+    assert set(v.variant_type) <= {k.name for k in Kind} and "intergenic_variant" in set(v.consequence)
 
 
 def test_vcf_carries_csq_in_vep_layout_and_keeps_records(result):
