@@ -86,6 +86,7 @@ class BundleColumns:
                            for out, attr in BUNDLE_STRINGS.items()}
             self._csq_tx = None
         self.ids_clean = not needs_escape(self.arrays["transcript"])  # then HGVS strings need no escaping
+        self._distinct_values: dict[str, tuple[np.ndarray, pa.Array]] = {}
 
     def to_table(self) -> pa.Table:
         """Everything built from the bundle's strings, csq_transcript's run included."""
@@ -93,12 +94,24 @@ class BundleColumns:
         return pa.table({**self.arrays, "csq_transcript": self._csq_tx})
 
     def coded(self, tx: np.ndarray) -> dict[str, pa.DictionaryArray]:
-        """gene, gene_id, transcript and biotype of transcripts `tx` (-1: none, ''), as
-        dictionaries of just the transcripts present."""
+        """gene, gene_id, transcript and biotype of transcripts `tx` (-1: none, ''), each as a
+        dictionary of its distinct values among those transcripts (distinct: the Parquet writer
+        hashes a dictionary with repeated values again, at twice the cost)."""
         codes, present = factorize(np.where(tx >= 0, tx, self.n))
-        indices = pa.array(codes)
-        present_a = pa.array(present)
-        return {c: pa.DictionaryArray.from_arrays(indices, self.arrays[c].take(present_a)) for c in BUNDLE_STRINGS}
+        out = {}
+        for column in BUNDLE_STRINGS:
+            value_of, values = self._distinct(column)
+            local, used = factorize(value_of[present])
+            out[column] = pa.DictionaryArray.from_arrays(pa.array(local[codes]), values.take(pa.array(used)))
+        return out
+
+    def _distinct(self, column: str) -> tuple[np.ndarray, pa.Array]:
+        """Per transcript (and the trailing ''), the code of its value among the column's
+        distinct values; and those values. Made on first use (~10 ms a column)."""
+        if column not in self._distinct_values:
+            encoded = self.arrays[column].dictionary_encode()
+            self._distinct_values[column] = (encoded.indices.to_numpy(), encoded.dictionary)
+        return self._distinct_values[column]
 
     def csq_transcript(self, tx: np.ndarray) -> pa.Array:
         """CSQ's per-transcript run 'SYMBOL|Gene|Feature_type|Feature|BIOTYPE', percent-encoded,
@@ -121,10 +134,10 @@ def consequence_impact(masks: np.ndarray) -> pa.Array:
 def consequence_columns(masks: np.ndarray) -> tuple[pa.DictionaryArray, pa.DictionaryArray]:
     """Consequence label and IMPACT per mask; there are few distinct masks, so label each once."""
     inv, uniq = factorize(masks)
-    idx = pa.array(inv)
     labels = pa.array([so.label(m) for m in uniq.tolist()], pa.string())
-    impacts = pa.array([so.impact(m) for m in uniq.tolist()], pa.string())
-    return pa.DictionaryArray.from_arrays(idx, labels), pa.DictionaryArray.from_arrays(idx, impacts)
+    impact_of, impacts = factorize(np.array([so.impact(m) for m in uniq.tolist()], dtype=object))
+    return (pa.DictionaryArray.from_arrays(pa.array(inv), labels),
+            pa.DictionaryArray.from_arrays(pa.array(impact_of[inv]), pa.array(impacts, pa.string())))
 
 
 def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
