@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from annotator.engine.readproc import ParsedChunks
+from annotator.engine.readproc import PIPE_BYTES, ParsedChunks
 from annotator.engine.vcf import open_vcf
 
 
@@ -55,3 +55,37 @@ def test_chunks_arrive_whole_when_the_child_is_stopped_and_continued(tmp_path, m
     assert len(got) == len(expected) == 12
     for (pos, alt), (want_pos, want_alt) in zip(got, expected):
         assert np.array_equal(pos, want_pos) and alt == want_alt
+
+
+def test_the_child_parses_ahead_into_a_wide_pipe_while_the_parent_is_busy(tmp_path):
+    """The parent loads the model before it reads: the child meanwhile fills the pipe (1 MB,
+    not Linux's default 64 KB) and its queue, and the chunks then arrive in order."""
+    import fcntl
+    import termios
+    vcf = _vcf(tmp_path / "in.vcf", 60_000)
+    with ParsedChunks(vcf, 5_000) as parsed:
+        stdout = parsed._proc.stdout
+        assert fcntl.fcntl(stdout.fileno(), fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+        deadline = time.monotonic() + 20
+        waiting = bytearray(4)
+        while time.monotonic() < deadline:
+            fcntl.ioctl(stdout.fileno(), termios.FIONREAD, waiting)
+            if int.from_bytes(waiting, "little") > PIPE_BYTES // 2:
+                break
+            time.sleep(0.05)
+        assert int.from_bytes(waiting, "little") > PIPE_BYTES // 2   # 8x what the old pipe could hold
+        got = [int(c.pos[0]) for c in parsed]
+    assert got == [1000 + 5_000 * i for i in range(12)]
+
+
+def test_the_child_exits_by_itself_when_the_parent_stops_reading(tmp_path):
+    """A parent that goes away (its end of the pipe closed) must not leave the child blocked on
+    a full pipe or a full queue."""
+    vcf = _vcf(tmp_path / "in.vcf", 60_000)
+    parsed = ParsedChunks(vcf, 5_000)
+    try:
+        next(iter(parsed))
+        parsed._proc.stdout.close()
+        assert parsed._proc.wait(timeout=20) == 0
+    finally:
+        parsed.close()
