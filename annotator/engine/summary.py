@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from annotator.engine import so
+from annotator.engine.factorize import factorize
 from annotator.engine.prep import chrom_codes
 from annotator.engine.variants import Kind, VcfChunk
 
@@ -55,19 +56,19 @@ class Summary:
         self.rsids_filled += rsids_filled
         codes, names = chrom_codes(chunk)
         self.chromosomes.update(dict(zip(names, np.bincount(codes, minlength=len(names)).tolist())))
-        kinds, counts = np.unique(chunk.a_kind, return_counts=True)
-        for k, c in zip(kinds.tolist(), counts.tolist()):
-            self.variant_types[Kind(k).name] += c
-        ranks = so.most_severe_rank(masks)
-        for r, c in zip(*np.unique(ranks, return_counts=True)):
-            if r < so.NO_TERM:
-                self.consequences[so.NAMES[r]] += int(c)
-                self.impacts[so.TERMS[r][1]] += int(c)
+        for k, c in enumerate(np.bincount(chunk.a_kind, minlength=len(Kind)).tolist()):
+            if c:
+                self.variant_types[Kind(k).name] += c
+        for r, c in enumerate(np.bincount(so.most_severe_rank(masks), minlength=so.NO_TERM).tolist()[:so.NO_TERM]):
+            if c:
+                self.consequences[so.NAMES[r]] += c
+                self.impacts[so.TERMS[r][1]] += c
         self.annotated_alleles += int((masks != 0).sum())
-        for m, c in zip(*np.unique(pair_masks, return_counts=True)):
+        codes, distinct = factorize(pair_masks)     # few distinct masks: hashing, not np.unique's sort
+        for m, c in zip(distinct.tolist(), np.bincount(codes).tolist()):
             for term in so.label(int(m)).split("&"):
                 if term:
-                    self.all_consequences[term] += int(c)
+                    self.all_consequences[term] += c
         self.genes.update(genes.tolist())
         if skipped.any():
             self.contigs_skipped.update(np.asarray(chunk.chrom, dtype=object)[skipped].tolist())
