@@ -189,8 +189,7 @@ def _snv_effects(index: TranscriptIndex, chunk: VcfChunk, seqs: dict[int, Prefet
         return f"{_case(w, k & 255, 1)}/{_case(v, k & 255, 1)}"
 
     res.codons[r] = _strings(key, codon)
-    res.hgvs_p[r] = [hgvs.hgvs_p(i, int(mm), chr(p), chr(q), int(f) + 1, False) for i, mm, p, q, f in zip(
-        b.tx_id[tx[x]].tolist(), m[x].tolist(), ar[x].tolist(), aa_[x].tolist(), k0[x].tolist())]
+    res.hgvs_p[r] = hgvs.hgvs_p_snv(b.tx_id[tx[x]], m[x], ar[x], aa_[x], k0[x] + 1)
 
 
 def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,

@@ -1,4 +1,5 @@
 """HGVS c./n./p. strings on the demo model (tiny_models.demo_sequence)."""
+import numpy as np
 import pytest
 
 from annotator.engine.fasta import Reference
@@ -118,3 +119,18 @@ def test_vectorised_indel_shifting_matches_one_at_a_time(tmp_path):
             g = got[i].tolist()
             assert g[0:2] + g[3:5] == list(w[0:2] + w[3:5]), (i, pos[i], refs[i], alts[i])
             assert t_vec[g[2]] == t_one[w[2]] and t_vec[g[5]] == t_one[w[5]], (i, pos[i], refs[i], alts[i])
+
+
+def test_hgvs_p_snv_gives_the_per_pair_strings():
+    """The vectorised SNV p. notation against the per-pair function, over every case."""
+    from annotator.engine.hgvs import hgvs_p_snv
+    cases = [("TA", BIT["missense_variant"], "K", "E", 4), ("TB", BIT["synonymous_variant"], "L", "L", 12),
+             ("TC", BIT["stop_gained"], "Q", "*", 7), ("TD", BIT["stop_lost"], "*", "W", 301),
+             ("TE", BIT["start_lost"], "M", "V", 1), ("TF", BIT["stop_retained_variant"], "*", "*", 88),
+             ("TG", BIT["missense_variant"], "X", "K", 9), ("TH", BIT["missense_variant"], "*", "K", 5)]
+    tx, masks, r, a, first = zip(*cases)
+    got = hgvs_p_snv(np.array(tx, dtype=object), np.array(masks, np.uint64),
+                     np.frombuffer("".join(r).encode(), np.uint8), np.frombuffer("".join(a).encode(), np.uint8),
+                     np.array(first, np.int64))
+    assert got.tolist() == [hgvs_p(t, m, x, y, f, False) for t, m, x, y, f in cases]
+    assert got.tolist()[:5] == ["TA:p.Lys4Glu", "TB:p.Leu12=", "TC:p.Gln7Ter", "TD:p.Ter301TrpextTer?", "TE:p.Met1?"]
