@@ -1,11 +1,11 @@
 """HGVS c./n./p. strings on the demo model (tiny_models.demo_sequence)."""
 import numpy as np
 import pytest
+from tiny_models import annotate_rows, demo_bundle, demo_sequence, write_fasta
 
 from annotator.engine.fasta import Reference
 from annotator.engine.hgvs import hgvs_p
 from annotator.engine.so import BIT
-from tiny_models import annotate_rows, demo_bundle, demo_sequence, write_fasta
 
 SEQ = demo_sequence()["1"]
 BUNDLE = demo_bundle()
