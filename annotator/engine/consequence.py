@@ -151,7 +151,7 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
         donor |= spans
         acceptor |= spans
         intronic |= spans
-        i0o, i1o = index.intron_range(t, vs, ve)
+        i0o, i1o = index.intron_range_inside(t, vs, ve, i0, i1)
         n_in_ov = np.maximum(i1o - i0o + 1, 0)
     m[donor] |= B["splice_donor_variant"]
     m[acceptor] |= B["splice_acceptor_variant"]

@@ -138,6 +138,20 @@ class TranscriptIndex:
         last = np.searchsorted(self.in_key_start, base + end, side="right") - 1
         return first, last
 
+    def intron_range_inside(self, tx: np.ndarray, start: np.ndarray, end: np.ndarray,
+                            first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """intron_range(tx, start, end) from (first, last) = intron_range of a window holding
+        [start, end]: the narrower range lies inside, a few introns in from either end at most,
+        so stepping in costs less than two more binary searches over all introns."""
+        n = len(self.in_key_end)
+        base = tx * SHIFT
+        first, last = first.copy(), last.copy()
+        while len(step := np.flatnonzero((first < n) & (self.in_key_end[np.minimum(first, n - 1)] < base + start))):
+            first[step] += 1
+        while len(step := np.flatnonzero((last >= 0) & (self.in_key_start[np.maximum(last, 0)] > base + end))):
+            last[step] -= 1
+        return first, last
+
     def cdna_of(self, tx: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """cDNA position (1-based, transcript orientation) of genomic `pos`, and whether
         `pos` is exonic at all (the position is 0 where it is not)."""

@@ -1,0 +1,27 @@
+"""TranscriptIndex range queries."""
+from __future__ import annotations
+
+import numpy as np
+
+from annotator.engine.overlap import TranscriptIndex
+from tiny_models import Tx, make_bundle
+
+
+def test_intron_range_inside_a_wider_window_equals_the_direct_search():
+    """Tiny introns and exons (1-2 bases) packed near each other are where stepping in from
+    the wider window's ends must go more than one intron."""
+    txs = [Tx("A", "1", 1, [(100, 110), (112, 112), (114, 115), (118, 130), (200, 210)]),
+           Tx("B", "1", -1, [(105, 106), (108, 108), (110, 120)]),
+           Tx("C", "2", 1, [(10, 20), (22, 22), (24, 40)]),
+           Tx("D", "2", 1, [(30, 60)])]           # no introns
+    index = TranscriptIndex(make_bundle(txs))
+    rng = np.random.default_rng(7)
+    n = 4000
+    tx = rng.integers(0, 4, n)
+    start = rng.integers(95, 215, n)
+    end = start + rng.integers(-1, 6, n)          # end = start - 1: an insertion
+    w0, w1 = index.intron_range(tx, start - 3, end + 3)
+    got = index.intron_range_inside(tx, start, end, w0, w1)
+    want = index.intron_range(tx, start, end)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert (want[1] - want[0] >= 0).sum() > 500 and (w1 - w0 > want[1] - want[0]).sum() > 100
