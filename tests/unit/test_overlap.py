@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from tiny_models import Tx, make_bundle
 
 from annotator.engine.overlap import TranscriptIndex
-from tiny_models import Tx, make_bundle
 
 
 def test_intron_range_inside_a_wider_window_equals_the_direct_search():
