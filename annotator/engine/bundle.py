@@ -1,8 +1,9 @@
 """Reference bundles: build them from a source, cache them on disk, load them fast.
 
-A bundle is a directory holding `arrays.npz` (every column of `model.Bundle`; string
-columns dictionary-encoded as int32 codes + a 'U' array of distinct values, so loading
-needs one small object conversion and a fancy index) and `meta.json` (name, genome,
+A bundle is a directory holding `arrays/` (one .npy file per column of `model.Bundle`,
+memory-mapped when loaded; string columns dictionary-encoded as int32 codes + a 'U' array
+of distinct values, so loading needs one small object conversion and a fancy index) and
+`meta.json` (name, genome,
 source and its sha256, format/builder versions, contigs, aliases, FASTA path, counts,
 build time). docs/bundles.md describes sources, rules and the cache.
 
@@ -31,11 +32,12 @@ from . import gencode, gff3
 from .errors import BundleError
 from .model import Bundle, canonical_contig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: one .npy file per array (memory-mapped), was arrays.npz
 BUILDER_VERSION = 3  # bump when a builder's output changes for the same source
 
 _NUMERIC = ("tx_contig", "tx_start", "tx_end", "tx_strand", "tx_cds_start", "tx_cds_end", "tx_flags",
             "tx_exon_off", "ex_start", "ex_end", "snp_contig", "snp_pos")
+_ARRAYS = "arrays"      # folder of <column>.npy files; strings as <column>__codes / __values
 _STRINGS = ("tx_id", "gene_id", "gene_name", "biotype", "snp_ref", "snp_alt", "snp_id")
 
 __all__ = ["FORMAT_VERSION", "build_from_package", "build_from_gff3", "load_bundle", "resolve_bundle",
@@ -149,8 +151,9 @@ def _save(bundle: Bundle, final: Path, meta: dict) -> None:
             codes, uniques = pd.factorize(getattr(bundle, k))
             arrays[k + "__codes"] = codes.astype(np.int32)
             arrays[k + "__values"] = np.asarray(uniques, dtype=str) if len(uniques) else np.zeros(0, "U1")
-        with open(tmp / "arrays.npz", "wb") as f:
-            np.savez(f, **arrays)
+        (tmp / _ARRAYS).mkdir()
+        for name, values in arrays.items():
+            np.save(tmp / _ARRAYS / f"{name}.npy", np.ascontiguousarray(values), allow_pickle=False)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         try:
             os.rename(tmp, final)
@@ -174,14 +177,19 @@ def load_bundle(path: Path) -> Bundle:
     if meta.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"{path}: bundle format {meta.get('format_version')} is not {FORMAT_VERSION}; rebuild it")
     try:
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            cols = {k: z[k] for k in _NUMERIC}
-            for k in _STRINGS:
-                cols[k] = z[k + "__values"].astype(object)[z[k + "__codes"]]
-    except (OSError, KeyError, ValueError) as e:
-        raise BundleError(f"{path}: cannot read arrays.npz ({e}); rebuild the bundle") from e
+        cols = {k: _array(path, k) for k in _NUMERIC}
+        for k in _STRINGS:
+            cols[k] = _array(path, k + "__values").astype(object)[_array(path, k + "__codes")]
+    except (OSError, ValueError) as e:
+        raise BundleError(f"{path}: cannot read {_ARRAYS}/ ({e}); rebuild the bundle") from e
     return Bundle(name=meta["name"], genome=meta["genome"], source=meta["source"],
                   contigs=list(meta["contigs"]), **cols)
+
+
+def _array(path: Path, name: str) -> np.ndarray:
+    """One saved array, memory-mapped: a run reads only the pages it touches (np.asarray: a
+    plain read-only ndarray view, without np.memmap's slower Python-level indexing)."""
+    return np.asarray(np.load(path / _ARRAYS / f"{name}.npy", mmap_mode="r", allow_pickle=False))
 
 
 def bundle_meta(path: Path) -> dict:

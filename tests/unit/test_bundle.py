@@ -165,11 +165,16 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     src = _write(tmp_path, "t.gff3", ENSEMBL)
     cache = tmp_path / "cache"
 
-    def broken_savez(f, **arrays) -> None:
-        f.write(b"partial")
-        raise KeyboardInterrupt
+    saved, real_save = [], np.save
 
-    monkeypatch.setattr(B.np, "savez", broken_savez)
+    def broken_save(path, values, **kwargs) -> None:   # dies after writing a few arrays
+        if len(saved) == 3:
+            Path(path).write_bytes(b"partial")
+            raise KeyboardInterrupt
+        saved.append(path)
+        real_save(path, values, **kwargs)
+
+    monkeypatch.setattr(B.np, "save", broken_save)
     with pytest.raises(KeyboardInterrupt):
         B.build_from_gff3(src, "test", cache)
     assert list((cache / "bundles").iterdir()) == []
@@ -185,6 +190,16 @@ def test_resolve_bundle(tmp_path: Path) -> None:
         B.resolve_bundle(str(tmp_path / "nope"), tmp_path / "cache")
     with pytest.raises(BundleError, match="not a reference bundle"):
         B.load_bundle(tmp_path)
+
+
+def test_loaded_arrays_are_read_only_maps_and_a_damaged_file_asks_for_a_rebuild(tmp_path: Path) -> None:
+    p = B.build_from_gff3(_write(tmp_path, "t.gff3", ENSEMBL), "test", tmp_path / "cache")
+    b = B.load_bundle(p)
+    assert type(b.ex_start) is np.ndarray and not b.ex_start.flags.writeable   # mapped, not copied
+    assert b.tx_id.dtype == object and sorted(b.tx_id.tolist()) == sorted(set(b.tx_id.tolist()))
+    (p / "arrays" / "ex_end.npy").write_bytes(b"\x93NUMPY damaged")
+    with pytest.raises(BundleError, match="cannot read arrays/.*rebuild the bundle"):
+        B.load_bundle(p)
 
 
 @pytest.mark.parametrize("text, message", [
