@@ -280,3 +280,49 @@ def test_other_compressions_are_named(tmp_path):
 
 def test_gz_helper_roundtrip():
     assert gzip.decompress(gz(VALID)) == VALID
+
+
+_FIELD = st.sampled_from(["1", "chr1", "X", "20", "", "é", "7\t", "007", "0", "+5", "1e3", "123456789012345678",
+                          "1234567890123456789", "A", "AT", "G,T", ".", "rs1", "<DEL>", "N", " 1", "12"])
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_FIELD, _FIELD, _FIELD, _FIELD, _FIELD, st.sampled_from(["", "\t.", "\tx\ty"])),
+                min_size=1, max_size=8),
+       st.sampled_from(["\n", "\r\n", "\n\n"]))
+def test_the_numpy_fast_path_parses_exactly_as_the_general_path(monkeypatch, rows, newline):
+    """Whatever the block, parse_block gives the same chunk (or the same error, line and
+    reason) as with its numpy fast path switched off."""
+    from annotator.engine import vcf
+    block = "".join(f"{c}\t{p}\t{i}\t{r}\t{a}\t50\tPASS\tDP=1{extra}{newline}" for c, p, i, r, a, extra in rows).encode()
+
+    def parse() -> object:
+        try:
+            return vcf.parse_block(block, 10, 8)
+        except VcfFormatError as exc:
+            return ("error", str(exc), exc.line_no)
+
+    fast = parse()
+    with monkeypatch.context() as m:
+        m.setattr(vcf, "_regular_fields", lambda *a: None)
+        general = parse()
+    if isinstance(general, tuple):
+        assert fast == general
+    else:
+        for name, value in vars(general).items():
+            other = getattr(fast, name)
+            if isinstance(value, np.ndarray):
+                assert np.array_equal(value, other) and value.dtype == other.dtype, name
+            else:
+                assert value == other, name
+
+
+def test_the_fast_path_takes_regular_blocks_of_several_contigs_and_long_positions():
+    from annotator.engine import vcf
+    block = b"1\t123456789012345678\trs\xc3\xa9\tA\tG\t.\t.\t.\n2\t007\t.\tAT\tA,ATT\t.\t.\t.\n"
+    chrom, pos, ids, ref, alt = vcf._regular_fields(block, 2, 8)
+    assert chrom == ["1", "2"] and pos.tolist() == [123456789012345678, 7]
+    assert ids == ["rsé", "."] and ref == ["A", "AT"] and alt == ["G", "A,ATT"]
+    assert vcf._regular_fields(block.replace(b"\t007", b"\t0"), 2, 8) is None       # POS 0: the general path names it
+    assert vcf._regular_fields(block.replace(b"\t.\n", b"\n", 1), 2, 8) is None      # a column short
