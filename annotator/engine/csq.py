@@ -28,6 +28,7 @@ FREE_TEXT = frozenset({"SYMBOL", "Gene", "Feature", "BIOTYPE", "HGVSc", "HGVSp",
 _ESCAPES = (("%", "%25"), (",", "%2C"), (";", "%3B"), ("=", "%3D"), ("|", "%7C"), (" ", "%20"), ("\t", "%09"))
 _NEEDS_ESCAPE = r"[%,;=| \t]"
 _STRAND = pa.array(["-1", "", "1"], pa.string())
+_NO_LINES = pa.array([], pa.string())
 
 
 def header_line(bundle_name: str) -> str:
@@ -106,9 +107,9 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     if n == 0:
         return memoryview(b"")
     lines = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
-    head, plain, tail = _line_parts(lines, drop_existing, sites_only)
     counts = np.bincount(pair_record, minlength=n)
     has = counts > 0
+    head, plain, tail = _line_parts(lines, drop_existing, sites_only, need_plain=not has.all())
     rows_per = np.where(has, counts, 1)
     first = np.cumsum(rows_per) - rows_per                 # each record's first row
     n_rows = int(rows_per.sum())
@@ -116,7 +117,7 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     k = np.arange(n_rows) - first[rec]                      # row within its record
     starts, ends = k == 0, k == rows_per[rec] - 1
     # before the value: head (records with pairs) or the whole line (without); else nothing
-    a = np.where(starts, np.where(has[rec], rec, n + rec), 2 * n)
+    a = np.where(starts, np.where(has[rec], rec, n + rec), n + len(plain))   # the '' after head and plain
     before = pa.concat_arrays([head, plain, pa.array([""])]).take(pa.array(a))
     if has.all():
         value = values
@@ -132,14 +133,16 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     return memoryview(joined.buffers()[2])[offsets[0]:offsets[-1]]
 
 
-def _line_parts(lines: pa.Array, drop_existing: bool, sites_only: bool) -> tuple[pa.Array, pa.Array, pa.Array]:
+def _line_parts(lines: pa.Array, drop_existing: bool, sites_only: bool,
+                need_plain: bool = True) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Per line: the text through INFO followed by 'CSQ=' or ';CSQ=' (INFO '.' dropped); the
-    whole line as written without CSQ, newline-terminated; what follows INFO, newline-terminated."""
+    whole line as written without CSQ, newline-terminated (only when `need_plain`: lines whose
+    records have no pairs are rare; else an empty array); what follows INFO, newline-terminated."""
     if sites_only and not drop_existing:      # INFO ends the line: no split needed
         dot = pc.ends_with(lines, "\t.")
         base = pc.if_else(dot, pc.utf8_slice_codeunits(lines, 0, -1), lines)
         head = pc.binary_join_element_wise(base, pc.if_else(dot, "CSQ=", ";CSQ="), "")
-        plain = pc.binary_join_element_wise(lines, "\n", "")
+        plain = pc.binary_join_element_wise(lines, "\n", "") if need_plain else _NO_LINES
         return head, plain, pa.array(["\n"] * len(lines), pa.string())
     cols = pc.split_pattern(lines, "\t", max_splits=8)
     fixed = [pc.list_element(cols, i) for i in range(7)]
@@ -155,7 +158,8 @@ def _line_parts(lines: pa.Array, drop_existing: bool, sites_only: bool) -> tuple
         tail = pa.array(["\n"] * len(lines), pa.string())
     head = pc.binary_join_element_wise(*fixed, pc.if_else(pc.equal(info, "."), "CSQ=",
                                                           pc.binary_join_element_wise(info, ";CSQ=", "")), "\t")
-    plain = pc.binary_join_element_wise(pc.binary_join_element_wise(*fixed, info, "\t"), tail, "")
+    plain = pc.binary_join_element_wise(pc.binary_join_element_wise(*fixed, info, "\t"), tail, "") \
+        if need_plain else _NO_LINES
     return head, plain, tail
 
 
