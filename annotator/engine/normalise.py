@@ -163,7 +163,7 @@ def normalise_alleles(pos: np.ndarray, ref: list[str], alt: list[str],
     ref_len = check_refs(ref)
     joined = ",".join(alt)
     if "," in joined:
-        counts = np.fromiter(map(str.count, alt, repeat(",")), np.int64, n) + 1
+        counts = _commas(alt) + 1
         a_alt = joined.split(",")
         rec = np.repeat(np.arange(n, dtype=np.int64), counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
@@ -207,6 +207,16 @@ def normalise_alleles(pos: np.ndarray, ref: list[str], alt: list[str],
         a_end[slow] = out_end
         kind[slow] = out_kind
     return Alleles(rec, num, a_alt, a_pos, a_end, ref_n, alt_n, kind)
+
+
+def _commas(alt: list[str]) -> np.ndarray:
+    """Commas in each ALT: counted over one tab-joined string (ALTs hold no tab)."""
+    joined = np.frombuffer("\t".join(alt).encode("utf-8"), np.uint8)
+    tabs = np.flatnonzero(joined == 9)
+    if len(tabs) != len(alt) - 1:
+        return np.fromiter(map(str.count, alt, repeat(",")), np.int64, len(alt))
+    seen = np.concatenate(([0], np.cumsum(joined == 44)))
+    return seen[np.append(tabs, len(joined))] - seen[np.concatenate(([0], tabs + 1))]
 
 
 def _chars(strings: list[str], mask: np.ndarray, at: int | None) -> np.ndarray | None:

@@ -44,7 +44,7 @@ def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
 
 
 def _record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
-    return _int64(chunk.pos), strings(chunk.ref), strings(chunk.a_alt), _int64(chunk.line_no)
+    return _int64(chunk.pos), fields(chunk.ref), fields(chunk.a_alt), _int64(chunk.line_no)
 
 
 def strings(values: list[str]) -> pa.Array:
@@ -55,11 +55,29 @@ def strings(values: list[str]) -> pa.Array:
     ends = np.fromiter(map(len, values), np.int64, n)
     if ends.sum() != len(data):     # not all ASCII: lengths in bytes
         ends = np.fromiter((len(v.encode("utf-8")) for v in values), np.int64, n)
+    return _from_lengths(values, data, ends)
+
+
+def fields(values: list[str]) -> pa.Array:
+    """`strings` of short values that hold no tab (VCF fields): their lengths come from the tab
+    positions of one tab-joined string, not from a len() call per value."""
+    n = len(values)
+    if n == 0:
+        return strings(values)
+    joined = np.frombuffer("\t".join(values).encode("utf-8"), np.uint8)
+    tab = joined == 9
+    ends = np.diff(np.flatnonzero(np.concatenate(([True], tab, [True])))) - 1
+    if len(ends) != n:          # a value with a tab after all
+        return strings(values)
+    return _from_lengths(values, joined[~tab].tobytes(), ends)
+
+
+def _from_lengths(values: list[str], data: bytes, lengths: np.ndarray) -> pa.Array:
     if len(data) >= 1 << 31:        # beyond 32-bit offsets
         return pa.array(values, pa.string())
-    offsets = np.zeros(n + 1, np.int32)
-    np.cumsum(ends, out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _int64(values: np.ndarray) -> pa.Array:
@@ -69,7 +87,7 @@ def _int64(values: np.ndarray) -> pa.Array:
 
 def vep_alleles(chunk: VcfChunk) -> pa.Array:
     """vep_allele_strings as an Arrow array."""
-    return chunk.cached("vep_alleles", lambda c: strings(vep_allele_strings(c).tolist()))
+    return chunk.cached("vep_alleles", lambda c: fields(vep_allele_strings(c).tolist()))
 
 
 def vep_allele_strings(chunk: VcfChunk) -> np.ndarray:
@@ -87,12 +105,12 @@ def vep_allele_strings(chunk: VcfChunk) -> np.ndarray:
     # Per record: the plain ALTs are stripped when some length differs from REF's (hence the
     # lengths of REF and plain ALTs are not all equal) and all first bases equal REF's.
     alts = out[todo].tolist()
-    plain = np.fromiter(map(_is_plain, alts), bool, len(alts))
+    plain = np.array([a != "" and a[0] not in "<*." and "[" not in a and "]" not in a for a in alts], bool)
     rec = chunk.a_rec[todo]
     refs = [chunk.ref[r] for r in rec[plain].tolist()]
     palts = [a for a, p in zip(alts, plain.tolist()) if p]
     diff_len = np.fromiter(map(len, palts), np.int64, len(palts)) != np.fromiter(map(len, refs), np.int64, len(refs))
-    diff_first = np.fromiter((a[:1].upper() != r[:1].upper() for a, r in zip(palts, refs)), bool, len(palts))
+    diff_first = _first_differs(palts, refs)
     prec = rec[plain]
     strip_rec = np.zeros(chunk.n_records, dtype=bool)
     strip_rec[prec[diff_len]] = True
@@ -103,8 +121,13 @@ def vep_allele_strings(chunk: VcfChunk) -> np.ndarray:
     return out
 
 
-def _is_plain(alt: str) -> bool:
-    return bool(alt) and alt[0] not in "<*." and "[" not in alt and "]" not in alt
+def _first_differs(alts: list[str], refs: list[str]) -> np.ndarray:
+    """Whether each ALT's first character differs from its REF's, ignoring case. REF is bases
+    (letters), so comparing the codes with the 0x20 (case) bit set is exact; as 'U1' arrays,
+    not one str.upper() pair per allele."""
+    a = np.array(alts, dtype="U1").view(np.uint32)
+    r = np.array(refs, dtype="U1").view(np.uint32)
+    return (a | 0x20) != (r | 0x20)
 
 
 def line_array(chunk: VcfChunk) -> pa.Array:

@@ -131,3 +131,9 @@ def test_vectorised_path_matches_the_rules(records):
             assert got == want, (ref, alt)
             i += 1
     assert i == len(al.alt)
+
+
+def test_commas_per_alt_counted_over_the_joined_string():
+    from annotator.engine.normalise import _commas
+    assert _commas(["A", "A,C", "G,T,TT", "", ",", "é,C"]).tolist() == [0, 1, 2, 0, 1, 1]
+    assert _commas(["A\t,", "C"]).tolist() == [1, 0]     # a tab inside: counted one at a time

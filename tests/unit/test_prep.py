@@ -54,3 +54,13 @@ def test_chrom_codes_and_shared_strings(chroms):
     assert names == list(dict.fromkeys(chroms)) and [names[k] for k in codes] == chroms
     prep.share_chrom_strings(c)
     assert c.chrom == chroms and len({id(s) for s in c.chrom}) == len(names)
+
+
+@pytest.mark.parametrize("values", [["A", "", "ACGT", "é", "<DEL>"], [""], [], ["a\tb", "c"], ["x"] * 5])
+def test_fields_build_the_same_array_as_pyarrow(values):
+    assert prep.fields(values).equals(pa.array(values, pa.string()))
+
+
+def test_vep_first_base_comparison_ignores_case_only():
+    assert prep._first_differs(["a", "C", "é", "T", "[", "n"], ["A", "c", "E", "G", "A", "N"]).tolist() == \
+        [False, False, True, True, True, False]
