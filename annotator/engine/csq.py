@@ -98,10 +98,12 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     pairs' values (comma-separated) added to INFO ('.' replaced); a line whose record has no
     pairs as it was (but without its old CSQ when `drop_existing`).
 
-    One join over rows (a record's first row carries its line up to INFO, its last row what
-    follows INFO and the newline), whose data buffer is the text: the CSQ values, ~95 % of the
-    bytes, are copied once instead of the five times separate record, line and newline joins
-    took. `pair_record`: each value's record, ascending. The result is a view of Arrow's buffer.
+    When every record has pairs (nearly always): the values as one list per record, joined with
+    ',' by Arrow, then head + list + tail per line (0.165 s per 1M records against 0.25 s for the
+    general way). Otherwise one join over rows (a record's first row carries its line up to INFO,
+    its last row what follows INFO and the newline; a record without pairs its plain line).
+    Either way the data buffer of the last join is the text. `pair_record`: each value's record,
+    ascending. The result is a view of Arrow's buffer.
     """
     n = len(lines)
     if n == 0:
@@ -110,6 +112,11 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     counts = np.bincount(pair_record, minlength=n)
     has = counts > 0
     head, plain, tail = _line_parts(lines, drop_existing, sites_only, need_plain=not has.all())
+    if has.all():   # the usual chunk: each record's values joined with ',' as a list, then the line
+        offsets = np.zeros(n + 1, np.int32)
+        np.cumsum(counts, out=offsets[1:])
+        per_record = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), values), ",")
+        return _text(pc.binary_join_element_wise(head, per_record, tail, ""))
     rows_per = np.where(has, counts, 1)
     first = np.cumsum(rows_per) - rows_per                 # each record's first row
     n_rows = int(rows_per.sum())
@@ -127,7 +134,11 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
         value = pa.concat_arrays([values.cast(pa.string()), pa.array([""])]).take(pa.array(idx))
     c = np.where(has[rec], np.where(ends, rec, n), n + 1)  # after: tail, ',' or nothing
     after = pa.concat_arrays([tail, pa.array([",", ""])]).take(pa.array(c))
-    joined = pc.binary_join_element_wise(before, value, after, "")
+    return _text(pc.binary_join_element_wise(before, value, after, ""))
+
+
+def _text(joined: pa.Array | pa.ChunkedArray) -> memoryview:
+    """The data buffer of a string array: its strings one after another, without a copy."""
     joined = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=len(joined) + 1, offset=joined.offset * 4)
     return memoryview(joined.buffers()[2])[offsets[0]:offsets[-1]]

@@ -70,6 +70,19 @@ def test_render_every_record_with_pairs():
         ["1\t10\t.\tA\tG\t.\tPASS\tCSQ=a", "1\t11\t.\tA\tG\t.\tPASS\tDP=1;CSQ=b,c"]
 
 
+@pytest.mark.parametrize("drop_existing, sites_only", [(False, True), (False, False), (True, False)])
+def test_render_gives_records_with_pairs_the_same_text_on_both_paths(drop_existing, sites_only):
+    """A chunk where every record has pairs is rendered by the list join; with one record
+    without pairs, by the row join: the other records' lines must not differ."""
+    lines = ["1\t10\t.\tA\tG\t.\tPASS\tCSQ=x;DP=3" + ("" if sites_only else "\tGT\t0/1"),
+             "1\t11\trs1\tAT\tA,ATT\t.\tPASS\t." + ("" if sites_only else "\tGT\t1/2")]
+    values, pair_record = ["a|1", "b|2", "c|3", "d|4"], [0, 0, 1, 1]
+    alone = text(lines, values, pair_record, drop_existing, sites_only)
+    mixed = text([lines[0], "9\t5\t.\tC\tT\t.\t.\t." + ("" if sites_only else "\tGT\t0/0"), lines[1]],
+                 values, [0, 0, 2, 2], drop_existing, sites_only)
+    assert alone == [mixed[0], mixed[2]] and alone[1].startswith("1\t11\trs1\tAT\tA,ATT\t.\tPASS\tCSQ=c|3,d|4")
+
+
 def test_render_keeps_format_and_sample_columns():
     lines = ["1\t10\t.\tA\tG\t.\tPASS\tDP=3\tGT:DP\t0/1:5\t1/1:7", "1\t11\t.\tA\tG\t.\tPASS\t.\tGT\t0/1\t./."]
     assert text(lines, ["X|y"], [0]) == ["1\t10\t.\tA\tG\t.\tPASS\tDP=3;CSQ=X|y\tGT:DP\t0/1:5\t1/1:7", lines[1]]
