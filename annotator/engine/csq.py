@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from annotator.engine.pairs import scatter
 from annotator.engine.prep import vep_allele_strings as vep_alleles  # noqa: F401 - lives in prep (the reader process runs it)
 
 FIELDS: tuple[str, ...] = (
@@ -27,6 +28,8 @@ FREE_TEXT = frozenset({"SYMBOL", "Gene", "Feature", "BIOTYPE", "HGVSc", "HGVSp",
 # Percent-encoded as VEP does ('=' -> %3D); '%' first so encodings are not encoded again.
 _ESCAPES = (("%", "%25"), (",", "%2C"), (";", "%3B"), ("=", "%3D"), ("|", "%7C"), (" ", "%20"), ("\t", "%09"))
 _NEEDS_ESCAPE = r"[%,;=| \t]"
+_SPECIAL = np.zeros(256, bool)
+_SPECIAL[np.frombuffer(b"%,;=| \t", np.uint8)] = True
 _STRAND = pa.array(["-1", "", "1"], pa.string())
 _NO_LINES = pa.array([], pa.string())
 
@@ -37,7 +40,20 @@ def header_line(bundle_name: str) -> str:
 
 
 def needs_escape(col: pa.Array) -> bool:
-    return len(col) > 0 and bool(pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py())
+    """Whether any value holds a character `escape` encodes: a table lookup over the bytes of the
+    values (a regex match per value took ~1 ms per 20k IDs)."""
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if len(col) == 0:
+        return False
+    if col.type != pa.string():
+        return bool(pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py())
+    offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
+    data = col.buffers()[2]
+    if data is None:
+        return False
+    # bytes of null values may be anything, but they have no length: a null is never escaped
+    values = np.frombuffer(data, np.uint8)[offsets[0]:offsets[-1]]
+    return bool(_SPECIAL[values].any())
 
 
 def escape(col: pa.Array) -> pa.Array:
@@ -66,7 +82,9 @@ def pair_columns(ttable: pa.Table, alleles: np.ndarray | pa.Array, pairs_allele:
     ids = escape(pc.if_else(pc.equal(allele_ids, "."), "", allele_ids)).take(pa_allele)
     hgvs_c = t["hgvs_c"] if names_clean else escape(t["hgvs_c"])
     hgvs_p = pc.replace_substring(t["hgvs_p"], "=", "%3D") if names_clean else escape(t["hgvs_p"])
-    distance = pc.if_else(pc.greater(t["distance"], 0), pc.cast(t["distance"], pa.string()), "")
+    d = t["distance"].to_numpy()
+    far = np.flatnonzero(d > 0)           # up/downstream rows; '' for the rest
+    distance = scatter(len(d), far, pc.cast(pa.array(d[far]), pa.string()))
     return {
         "Allele": (alleles if isinstance(alleles, pa.Array) else pa.array(alleles, pa.string())).take(pa_allele),
         "Consequence|IMPACT": consequence_impact,

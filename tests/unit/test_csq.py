@@ -105,3 +105,11 @@ def test_header_line_declares_vep_layout():
     assert h.startswith("##INFO=<ID=CSQ,Number=.,Type=String,")
     assert h.split("Format: ")[1].rstrip('">').split("|") == list(csq.FIELDS)
 
+
+
+def test_needs_escape_looks_at_every_value_and_only_at_values():
+    assert not csq.needs_escape(pa.array(["a", "b", ""], pa.string()))
+    assert csq.needs_escape(pa.array(["a", "b c"], pa.string())) and csq.needs_escape(pa.array(["é;"], pa.string()))
+    assert csq.needs_escape(pa.chunked_array([["a"], ["b="]]))
+    assert not csq.needs_escape(pa.array(["x;y", "ok"], pa.string()).slice(1))   # bytes outside the slice
+    assert not csq.needs_escape(pa.array([], pa.string()))
