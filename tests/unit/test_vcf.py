@@ -326,3 +326,7 @@ def test_the_fast_path_takes_regular_blocks_of_several_contigs_and_long_position
     assert ids == ["rsé", "."] and ref == ["A", "AT"] and alt == ["G", "A,ATT"]
     assert vcf._regular_fields(block.replace(b"\t007", b"\t0"), 2, 8) is None       # POS 0: the general path names it
     assert vcf._regular_fields(block.replace(b"\t.\n", b"\n", 1), 2, 8) is None      # a column short
+    wide = b"".join(line + b"\tGT" + b"\t0/1" * 20 + b"\n" for line in block.splitlines())
+    assert vcf._regular_fields(wide, 2, 29) is None      # many samples: the general path, bounded memory
+    long_ref = block.replace(b"\tAT\t", b"\t" + b"A" * 1000 + b"\t")
+    assert vcf._regular_fields(long_ref, 2, 8) is None   # a long allele: the general path too
