@@ -215,8 +215,8 @@ def _commas(alt: list[str]) -> np.ndarray:
     tabs = np.flatnonzero(joined == 9)
     if len(tabs) != len(alt) - 1:
         return np.fromiter(map(str.count, alt, repeat(",")), np.int64, len(alt))
-    seen = np.concatenate(([0], np.cumsum(joined == 44)))
-    return seen[np.append(tabs, len(joined))] - seen[np.concatenate(([0], tabs + 1))]
+    commas = np.flatnonzero(joined == 44)
+    return np.bincount(np.searchsorted(tabs, commas), minlength=len(alt)).astype(np.int64)
 
 
 def _chars(strings: list[str], mask: np.ndarray, at: int | None) -> np.ndarray | None:
