@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import gencode, gff3
 from .errors import BundleError
+from .factorize import factorize
 from .model import Bundle, canonical_contig
 
 FORMAT_VERSION = 2   # 2: one .npy file per array (memory-mapped), was arrays.npz
@@ -148,8 +149,8 @@ def _save(bundle: Bundle, final: Path, meta: dict) -> None:
     try:
         arrays = {k: getattr(bundle, k) for k in _NUMERIC}
         for k in _STRINGS:
-            codes, uniques = pd.factorize(getattr(bundle, k))
-            arrays[k + "__codes"] = codes.astype(np.int32)
+            codes, uniques = factorize(getattr(bundle, k))
+            arrays[k + "__codes"] = codes
             arrays[k + "__values"] = np.asarray(uniques, dtype=str) if len(uniques) else np.zeros(0, "U1")
         (tmp / _ARRAYS).mkdir()
         for name, values in arrays.items():

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import coding, hgvs
+from .factorize import factorize
 from .fasta import Reference
 from .model import CDS_START_COMPLETE, Bundle
 from .overlap import TranscriptIndex
@@ -49,10 +49,10 @@ def _label_column(n: int, one: np.ndarray, num: np.ndarray, total: np.ndarray,
                   span: np.ndarray, span_labels: list[str]) -> pa.Array:
     """Exon/intron column: 'num/total' at rows `one` (each distinct label made once),
     the span labels at rows `span`, '' elsewhere."""
-    codes, uniq = pd.factorize(num.astype(np.int64) * _LABEL_BASE + total, sort=False)
-    labels = [f"{k // _LABEL_BASE}/{k % _LABEL_BASE}" for k in np.asarray(uniq).tolist()]
+    codes, uniq = factorize(num.astype(np.int64) * _LABEL_BASE + total)
+    labels = [f"{k // _LABEL_BASE}/{k % _LABEL_BASE}" for k in uniq.tolist()]
     idx = np.zeros(n, np.int32)
-    idx[one] = codes.astype(np.int32) + 1
+    idx[one] = codes + 1
     idx[span] = np.arange(len(labels) + 1, len(labels) + 1 + len(span), dtype=np.int32)
     return pa.array([""] + labels + span_labels, pa.string()).take(pa.array(idx))
 

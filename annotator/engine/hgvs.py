@@ -11,10 +11,10 @@ are left-aligned) and to tell a duplication from an insertion, so they need a FA
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .factorize import factorize
 from .fasta import Prefetch, Reference
 from .overlap import SHIFT, TranscriptIndex
 from .pairs import blank, scatter
@@ -148,7 +148,7 @@ def _allele_ops(chunk: VcfChunk, reference: Reference | None, alleles: np.ndarra
     if not len(x):
         return lo_p, hi_p, op_p, lo_m, hi_m, op_m, table
     rec_codes, names = chrom_codes(chunk)
-    codes, contigs = pd.factorize(rec_codes[chunk.a_rec[alleles[x]]], sort=False)
+    codes, contigs = factorize(rec_codes[chunk.a_rec[alleles[x]]])
     for k, contig in enumerate(map(names.__getitem__, contigs.tolist())):
         if not reference.has_contig(contig):
             continue
