@@ -144,12 +144,9 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     # before the value: head (records with pairs) or the whole line (without); else nothing
     a = np.where(starts, np.where(has[rec], rec, n + rec), n + len(plain))   # the '' after head and plain
     before = pa.concat_arrays([head, plain, pa.array([""])]).take(pa.array(a))
-    if has.all():
-        value = values
-    else:
-        idx = np.full(n_rows, len(values), np.int64)
-        idx[has[rec]] = np.arange(len(values))
-        value = pa.concat_arrays([values.cast(pa.string()), pa.array([""])]).take(pa.array(idx))
+    idx = np.full(n_rows, len(values), np.int64)       # a record without pairs: '' for its value
+    idx[has[rec]] = np.arange(len(values))
+    value = pa.concat_arrays([values.cast(pa.string()), pa.array([""])]).take(pa.array(idx))
     c = np.where(has[rec], np.where(ends, rec, n), n + 1)  # after: tail, ',' or nothing
     after = pa.concat_arrays([tail, pa.array([",", ""])]).take(pa.array(c))
     return _text(pc.binary_join_element_wise(before, value, after, ""))

@@ -357,7 +357,6 @@ def hgvs_p_snv(tx_id: np.ndarray, mask: np.ndarray, aa_r: np.ndarray, aa_a: np.n
                first: np.ndarray) -> np.ndarray:
     """`hgvs_p` of single-codon changes (SNVs) for many at once: the same strings, from
     one-letter codes (uint8) and numpy selections instead of a Python call per pair."""
-    n = len(tx_id)
     r3, a3 = _AA3_BY_CODE[aa_r], _AA3_BY_CODE[aa_a]
     num = first.astype(str).astype(object)
     head = np.asarray(tx_id, dtype=object) + ":p."
@@ -367,7 +366,7 @@ def hgvs_p_snv(tx_id: np.ndarray, mask: np.ndarray, aa_r: np.ndarray, aa_a: np.n
     ter = ~same & ~ext & (aa_a == ord("*"))
     out = np.where(start_lost, "Met1?", np.where(
         same, r3 + num + "=", np.where(ext, "Ter" + num + a3 + "extTer?", np.where(ter, r3 + num + "Ter", r3 + num + a3))))
-    return head + out if n else np.zeros(0, dtype=object)
+    return head + out
 
 
 def hgvs_p(tx_id: str, mask: int, aa_r: str, aa_a: str, first: int, frameshift: bool) -> str:

@@ -134,3 +134,10 @@ def test_hgvs_p_snv_gives_the_per_pair_strings():
                      np.array(first, np.int64))
     assert got.tolist() == [hgvs_p(t, m, x, y, f, False) for t, m, x, y, f in cases]
     assert got.tolist()[:5] == ["TA:p.Lys4Glu", "TB:p.Leu12=", "TC:p.Gln7Ter", "TD:p.Ter301TrpextTer?", "TE:p.Met1?"]
+
+
+def test_hgvs_p_snv_of_no_pairs_is_empty():
+    from annotator.engine.hgvs import hgvs_p_snv
+    none = np.zeros(0, np.uint8)
+    got = hgvs_p_snv(np.zeros(0, dtype=object), np.zeros(0, np.uint64), none, none, np.zeros(0, np.int64))
+    assert got.dtype == object and len(got) == 0
