@@ -145,7 +145,7 @@ def check_refs(ref: list[str]) -> np.ndarray:
     """Raise AlleleError for the first REF that is not bases (whole chunk checked at once);
     return the REF lengths."""
     joined = "\t".join(ref).encode()
-    lens = _field_lengths(joined, len(ref))
+    lens = field_lengths(joined, len(ref))
     if joined.translate(None, _BASE_CHARS + b"\t") or (len(lens) and lens.min() == 0):
         for i, r in enumerate(ref):
             if not is_bases(r):
@@ -231,10 +231,12 @@ def _chars(strings: list[str], mask: np.ndarray, at: int | None) -> np.ndarray |
 def lengths(strings: list[str]) -> np.ndarray:
     """Length of each string, in bytes of UTF-8 (equal to len() for the ASCII that matters)."""
     joined = "\t".join(strings).encode()
-    return _field_lengths(joined, len(strings))
+    return field_lengths(joined, len(strings))
 
 
-def _field_lengths(joined: bytes, n: int) -> np.ndarray:
+def field_lengths(joined: bytes, n: int) -> np.ndarray:
+    """Byte lengths of the tab-separated fields of `joined` (`n` strings joined with tabs; a
+    string holding a tab itself shows as more than `n` fields)."""
     if n == 0:
         return np.zeros(0, np.int64)
     tabs = np.flatnonzero(np.frombuffer(joined, np.uint8) == 9)

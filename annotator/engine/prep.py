@@ -13,6 +13,7 @@ from itertools import compress
 import numpy as np
 import pyarrow as pa
 
+from annotator.engine.normalise import field_lengths
 from annotator.engine.variants import Kind, VcfChunk
 
 
@@ -61,15 +62,11 @@ def strings(values: list[str]) -> pa.Array:
 def fields(values: list[str]) -> pa.Array:
     """`strings` of short values that hold no tab (VCF fields): their lengths come from the tab
     positions of one tab-joined string, not from a len() call per value."""
-    n = len(values)
-    if n == 0:
+    joined = "\t".join(values).encode("utf-8")
+    lengths = field_lengths(joined, len(values))
+    if len(lengths) != len(values):     # a value with a tab after all
         return strings(values)
-    joined = np.frombuffer("\t".join(values).encode("utf-8"), np.uint8)
-    tab = joined == 9
-    ends = np.diff(np.flatnonzero(np.concatenate(([True], tab, [True])))) - 1
-    if len(ends) != n:          # a value with a tab after all
-        return strings(values)
-    return _from_lengths(values, joined[~tab].tobytes(), ends)
+    return _from_lengths(values, joined.replace(b"\t", b""), lengths)
 
 
 def _from_lengths(values: list[str], data: bytes, lengths: np.ndarray) -> pa.Array:
