@@ -39,8 +39,9 @@ def main() -> int:
     double = repeated_vcf(big, work / f"synth{args.n}x2.vcf.gz", 2)
     n_big = count_records(big)
 
+    repeat = max(1, args.repeat)
     anchors, gases = [], []
-    for _ in range(max(1, args.repeat)):
+    for _ in range(repeat):
         anchors.append(bcftools_csq(big, gff3, fasta, work / "bcftools.vcf.gz"))
         gases.append(run_measured(gas_command(big, work / "gas", fasta)))
     gas_double = run_measured(gas_command(double, work / "gas-double", fasta))
@@ -73,7 +74,7 @@ def main() -> int:
     }))
     course = COURSE / "premium_3.vcf"
     if course.exists():    # a sub-second run: its wall varies more than the 1M run's, so a median too
-        runs = [run_measured(gas_command(course, work / "course", None)) for _ in range(args.repeat)]
+        runs = [run_measured(gas_command(course, work / "course", None)) for _ in range(repeat)]
         r = _median_run(runs)
         n = count_records(course)
         print(json.dumps({"bench": "engine_course", "input": "premium_3.vcf", "records": n,
