@@ -23,3 +23,29 @@ def test_empty_file_is_just_the_eof_block(tmp_path):
     path = tmp_path / "e.gz"
     BgzfWriter(path).close()
     assert path.read_bytes() == EOF_BLOCK and gzip.decompress(path.read_bytes()) == b""
+
+
+def _block_sizes(raw: bytes) -> list[int]:
+    """Input size (ISIZE) of each BGZF block, read by walking the BSIZE fields."""
+    sizes, at = [], 0
+    while at < len(raw):
+        bsize = int.from_bytes(raw[at + 16:at + 18], "little") + 1
+        sizes.append(int.from_bytes(raw[at + bsize - 4:at + bsize], "little"))
+        at += bsize
+    return sizes
+
+
+def test_writes_of_any_size_and_type_make_full_blocks_in_order(tmp_path):
+    data = os.urandom(BLOCK_INPUT // 4).hex().encode() * 5 + b"end"   # 2.5 blocks of compressible text
+    # small writes, a write that completes a block exactly, views, and one spanning several blocks
+    parts = [data[:10], data[10:100], memoryview(data)[100:BLOCK_INPUT], b"", bytearray(data[BLOCK_INPUT:-5]),
+             memoryview(data[-5:])]
+    path = tmp_path / "v.gz"
+    with BgzfWriter(path, threads=2) as w:
+        for part in parts:
+            w.write(part)
+    raw = path.read_bytes()
+    assert gzip.decompress(raw) == data
+    sizes = _block_sizes(raw)
+    assert sizes[-1] == 0                                   # the EOF block
+    assert sizes[:-1] == [BLOCK_INPUT] * (len(data) // BLOCK_INPUT) + [len(data) % BLOCK_INPUT]
