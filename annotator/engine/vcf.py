@@ -41,6 +41,9 @@ VERSIONS = ("VCFv3.3", "VCFv4.0", "VCFv4.1", "VCFv4.2", "VCFv4.3", "VCFv4.4", "V
 MAX_HEADER_BYTES = 64 << 20   # a header bigger than this is not a VCF we can use
 BOMB_FLOOR = 100 << 20        # the ratio limit only applies past this many decompressed bytes
 _READ_SIZE = 1 << 20
+# Text per chunk: sites-only lines (~25 bytes) never reach it at 40k records; with samples,
+# chunks get fewer records, so a chunk's memory stays about that of a sites-only one.
+CHUNK_BYTES = 8 << 20
 _OTHER_COMPRESSION = {
     b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip", b"(\xb5/\xfd": "zstd",
 }
@@ -49,13 +52,15 @@ _CONTROL_RE = re.compile(b"[" + re.escape(_CONTROL) + b"]")
 
 
 def open_vcf(path: Path, chunk_size: int = 100_000, max_line_bytes: int = 1 << 20,
-             max_ratio: int = 1000, *, bomb_floor: int = BOMB_FLOOR) -> "VcfReader":
+             max_ratio: int = 1000, *, bomb_floor: int = BOMB_FLOOR, chunk_bytes: int = CHUNK_BYTES) -> "VcfReader":
     """Open a VCF (plain or gzip/bgzip) and read its header; header errors raise here.
 
+    A chunk holds at most `chunk_size` records and, unless one line is longer, `chunk_bytes`
+    of text, so that wide files (many samples) get fewer records a chunk in the same memory.
     `max_line_bytes` bounds any one line; `max_ratio` x compressed size bounds the decompressed
     size once past `bomb_floor` bytes (a decompression bomb stops with an error, not an OOM).
     """
-    return VcfReader(Path(path), chunk_size, max_line_bytes, max_ratio, bomb_floor)
+    return VcfReader(Path(path), chunk_size, max_line_bytes, max_ratio, bomb_floor, chunk_bytes)
 
 
 class _StreamError(Exception):
@@ -122,6 +127,7 @@ class _Lines:
         self._pending: list[bytes] = []
         self._newlines = 0   # newlines in buf[pos:] + pending
         self._partial = 0    # bytes after the last of those newlines
+        self._held = 0       # bytes in buf[pos:] + pending
         self._eof = False
         self.line_no = 0     # lines handed out so far
         self.any_data = False
@@ -136,6 +142,7 @@ class _Lines:
             return
         self.any_data = True
         self._pending.append(piece)
+        self._held += len(piece)
         first = piece.find(b"\n")
         if first < 0:
             self._partial += len(piece)
@@ -153,33 +160,41 @@ class _Lines:
                                      "are not supported; convert the file to \\n line endings", line)
             raise VcfFormatError(f"line longer than {self._max} bytes", line)
 
-    def take(self, n: int) -> tuple[int, bytes, int]:
-        """Up to n lines as one block ending in a newline: (first line number, block, count)."""
-        while self._newlines < n and not self._eof:
+    def take(self, n: int, max_bytes: int = 1 << 62) -> tuple[int, bytes, int]:
+        """Up to n lines as one block ending in a newline: (first line number, block, count).
+        Whole lines of at most `max_bytes` in all, or one line when the first is longer."""
+        while not self._eof and self._newlines < n and (self._held < max_bytes or self._newlines == 0):
             self._fill()
         if self._pending:
             self._buf = b"".join([self._buf[self._pos:], *self._pending])
             self._pos = 0
             self._pending = []
         buf, start = self._buf, self._pos
-        if self._newlines >= n:
-            if n < 64:
+        if self._newlines >= n or not self._eof:
+            if self._newlines < n:     # filling stopped at max_bytes: the complete lines held
+                end = len(buf) - self._partial - 1
+            elif n < 64:
                 end = start - 1
                 for _ in range(n):
                     end = buf.find(b"\n", end + 1)
             else:
                 view = np.frombuffer(buf, np.uint8, offset=start)
                 end = start + int(np.flatnonzero(view == 10)[n - 1])
-            count = n
+            count = min(n, self._newlines)
+            if end - start >= max_bytes:   # whole lines up to max_bytes, at least one
+                end = buf.rfind(b"\n", start, start + max_bytes)
+                end = end if end >= 0 else buf.find(b"\n", start)
+                count = buf.count(b"\n", start, end + 1)
             block = buf[start:end + 1]
             self._pos = end + 1
-            self._newlines -= n
+            self._newlines -= count
+            self._held -= len(block)
         else:  # end of input: whatever is left, the last line possibly without its newline
             block = buf[start:]
             count = self._newlines + (1 if self._partial else 0)
             if self._partial:
                 block += b"\n"
-            self._buf, self._pos, self._newlines, self._partial = b"", 0, 0, 0
+            self._buf, self._pos, self._newlines, self._partial, self._held = b"", 0, 0, 0, 0
         first = self.line_no + 1
         self.line_no += count
         return first, block, count
@@ -189,11 +204,12 @@ class VcfReader:
     """An open VCF: header attributes after construction, records via `chunks()`."""
 
     def __init__(self, path: Path, chunk_size: int, max_line_bytes: int, max_ratio: int,
-                 bomb_floor: int = BOMB_FLOOR) -> None:
+                 bomb_floor: int = BOMB_FLOOR, chunk_bytes: int = 0) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
         self.path = path
         self.chunk_size = chunk_size
+        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
         self.header_lines: list[str] = []
         self.column_header = ""
         self.samples: list[str] = []
@@ -295,7 +311,7 @@ class VcfReader:
         reports progress and can stop during a long run of them."""
         ncol = self.n_columns
         while True:
-            first, block, count = self._lines.take(self.chunk_size)
+            first, block, count = self._lines.take(self.chunk_size, self.chunk_bytes)
             if count == 0:
                 return
             yield parse_block(block, first, ncol)

@@ -202,6 +202,29 @@ def test_bgzip_from_pysam(tmp_path):
     assert chunks[-1].lines[-1] == lines[-1] and chunks[-1].line_no[-1] == 20_002
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=60), st.integers(1, 25), st.integers(1, 2000),
+       st.booleans())
+def test_chunks_are_capped_by_records_and_bytes(tmp_path, info_lengths, chunk_size, chunk_bytes, compress):
+    lines = [f"1\t{100 + i}\t.\tA\tG\t.\t.\tX={'A' * n}" for i, n in enumerate(info_lengths)]
+    text = records(*lines).encode()
+    path = write(tmp_path, gzip.compress(text) if compress else text, "c.vcf")
+    # small reads (max_line_bytes bounds the read size), so a cap falls between reads as well
+    chunks = read_all(path, chunk_size=chunk_size, chunk_bytes=chunk_bytes, max_line_bytes=400)
+    assert [line for c in chunks for line in c.lines] == lines
+    assert np.concatenate([c.line_no for c in chunks]).tolist() == list(range(3, 3 + len(lines)))
+    for c in chunks:
+        assert 1 <= c.n_records <= chunk_size
+        assert c.n_records == 1 or sum(len(line) + 1 for line in c.lines) <= chunk_bytes
+
+
+def test_wide_lines_make_smaller_chunks(tmp_path):
+    lines = [f"1\t{100 + i}\t.\tA\tG\t.\t.\tX={'A' * 990}" for i in range(100)]   # ~1 KB lines
+    chunks = read_all(write(tmp_path, records(*lines)), chunk_size=40, chunk_bytes=10_000)
+    assert [c.n_records for c in chunks] == [9] * 11 + [1]
+    assert chunks[-1].lines == lines[-1:] and chunks[-1].line_no.tolist() == [102]
+
+
 def test_plain_text_named_gz_is_accepted(tmp_path):
     (c,) = read_all(write(tmp_path, records("1\t1\t.\tA\tG\t.\t.\t."), "x.vcf.gz"))
     assert c.n_records == 1
@@ -260,8 +283,9 @@ def test_fuzz_random_bytes(data, compress):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, len(VALID)), st.integers(0, 3), st.binary(max_size=4)), max_size=6),
-       st.sampled_from(["plain", "gzip", "truncated"]), st.integers(1, 4), st.sampled_from([40, 1 << 20]))
-def test_fuzz_mutated_valid_vcf(edits, form, chunk_size, max_line):
+       st.sampled_from(["plain", "gzip", "truncated"]), st.integers(1, 4), st.sampled_from([40, 1 << 20]),
+       st.sampled_from([30, 1 << 23]))
+def test_fuzz_mutated_valid_vcf(edits, form, chunk_size, max_line, chunk_bytes):
     data = bytearray(VALID)
     for at, cut, insert in edits:
         data[at:at + cut] = insert
@@ -269,7 +293,7 @@ def test_fuzz_mutated_valid_vcf(edits, form, chunk_size, max_line):
     if form != "plain":
         raw = gzip.compress(raw)
         raw = raw[: len(raw) // 2] if form == "truncated" else raw
-    _check(raw, "f.vcf.gz", chunk_size=chunk_size, max_line_bytes=max_line)
+    _check(raw, "f.vcf.gz", chunk_size=chunk_size, max_line_bytes=max_line, chunk_bytes=chunk_bytes)
 
 
 def test_other_compressions_are_named(tmp_path):
