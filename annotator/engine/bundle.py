@@ -32,6 +32,7 @@ from . import gencode, gff3
 from .errors import BundleError
 from .factorize import factorize
 from .model import Bundle, canonical_contig
+from .sortedsearch import searchsorted
 
 FORMAT_VERSION = 2   # 2: one .npy file per array (memory-mapped), was arrays.npz
 BUILDER_VERSION = 3  # bump when a builder's output changes for the same source
@@ -301,8 +302,8 @@ def lookup_rsids(bundle: Bundle, contig: np.ndarray, pos: np.ndarray, ref: list[
         return out
     skey = bundle.snp_key
     qkey = np.asarray(contig, dtype=np.int64) * (np.int64(1) << np.int64(32)) + np.asarray(pos, dtype=np.int64)
-    lo = np.searchsorted(skey, qkey, side="left")
-    hi = np.searchsorted(skey, qkey, side="right")
+    lo = searchsorted(skey, qkey, side="left")
+    hi = searchsorted(skey, qkey, side="right")
     ref_a = np.asarray(ref, dtype=object)
     alt_a = np.asarray(alt, dtype=object)
     found = np.zeros(n, bool)

@@ -20,6 +20,7 @@ from .overlap import SHIFT, TranscriptIndex
 from .pairs import blank, scatter
 from .prep import chrom_codes
 from .so import BIT
+from .sortedsearch import searchsorted
 from .variants import Kind, VcfChunk
 
 _COMP = str.maketrans("ACGTNacgtn", "TGCANtgcan")
@@ -49,7 +50,7 @@ def c_parts(index: TranscriptIndex, tx: np.ndarray, g: np.ndarray) -> tuple[np.n
     plus = b.tx_strand[tx] > 0
     n_in = len(index.in_start)
     if n_in:
-        j = np.searchsorted(index.in_key_end, tx * SHIFT + g, side="left")
+        j = searchsorted(index.in_key_end, tx * SHIFT + g, side="left")
         jc = np.minimum(j, n_in - 1)
         s, e = index.in_start[jc], index.in_end[jc]
         inok = ~ok & (j < n_in) & (index.in_tx[jc] == tx) & (s <= g) & (g <= e)

@@ -13,6 +13,7 @@ import numpy as np
 from ncls import NCLS
 
 from .model import CDS_END_COMPLETE, CDS_START_COMPLETE, Bundle
+from .sortedsearch import searchsorted
 
 SHIFT = np.int64(1 << 32)
 I32 = np.int32      # positions, counts and row numbers (contig positions fit); keys stay int64
@@ -126,16 +127,16 @@ class TranscriptIndex:
         ex_start <= end (empty when last < first). VEP's overlap test, so an insertion
         (end = start - 1) overlaps only an exon holding both of its flanking bases."""
         base = tx * SHIFT
-        first = np.searchsorted(self.ex_key_end, base + start, side="left")
-        last = np.searchsorted(self.ex_key_start, base + end, side="right") - 1
+        first = searchsorted(self.ex_key_end, base + start, side="left")
+        last = searchsorted(self.ex_key_start, base + end, side="right") - 1
         return first, last
 
     def intron_range(self, tx: np.ndarray, start: np.ndarray,
                      end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """As exon_range, over the introns."""
         base = tx * SHIFT
-        first = np.searchsorted(self.in_key_end, base + start, side="left")
-        last = np.searchsorted(self.in_key_start, base + end, side="right") - 1
+        first = searchsorted(self.in_key_end, base + start, side="left")
+        last = searchsorted(self.in_key_start, base + end, side="right") - 1
         return first, last
 
     def intron_range_inside(self, tx: np.ndarray, start: np.ndarray, end: np.ndarray,
@@ -158,7 +159,7 @@ class TranscriptIndex:
         b = self.bundle
         tx = np.asarray(tx, dtype=np.int64)
         pos = np.asarray(pos, dtype=np.int64)
-        i = np.searchsorted(self.ex_key_end, tx * SHIFT + pos, side="left")
+        i = searchsorted(self.ex_key_end, tx * SHIFT + pos, side="left")
         ic = np.minimum(i, max(len(self.ex_tx) - 1, 0))
         if len(self.ex_tx) == 0:
             return np.zeros(len(pos), np.int64), np.zeros(len(pos), bool)
@@ -197,7 +198,7 @@ class TranscriptIndex:
         cdna = np.asarray(cdna, dtype=np.int64)
         if len(self.ex_tx) == 0:
             return np.zeros(len(tx), np.int64), np.zeros(len(tx), bool)
-        k = np.searchsorted(self._cdna_key, tx * SHIFT + cdna - 1, side="right") - 1
+        k = searchsorted(self._cdna_key, tx * SHIFT + cdna - 1, side="right") - 1
         e = self._cdna_exon[np.maximum(k, 0)]
         within = cdna - 1 - self.ex_cdna_off[e]
         ok = (k >= 0) & (self.ex_tx[e] == tx) & (cdna >= 1) & (within <= b.ex_end[e] - b.ex_start[e])
