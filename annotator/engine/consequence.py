@@ -22,7 +22,7 @@ from .factorize import factorize
 from .fasta import Reference
 from .model import CDS_START_COMPLETE, Bundle
 from .overlap import TranscriptIndex
-from .pairs import EMPTY, Pairs, blank, scatter, scatter_objects
+from .pairs import Pairs, blank, scatter, scatter_objects
 from .prep import chrom_codes
 from .so import BIT
 from .variants import Kind, VcfChunk
@@ -283,18 +283,17 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
     r = classify(index, chunk, live[q], t, a_lend)
     n = len(r.allele)
 
-    # output rows: the pairs plus one intergenic row per live allele with no kept pair,
-    # grouped by allele; pair k goes to row dest[k], lone allele j to row dest[n + j]
-    # (rows sorted by allele, then transcript)
+    # output rows: the pairs plus one intergenic row per live allele with no kept pair, sorted
+    # by allele, then transcript. The pairs come so ordered (index.query), and so do the lone
+    # alleles: pair k goes to row dp[k], lone allele j to row dl[j], merged by counting.
     has = np.zeros(chunk.n_alleles, bool)
     has[r.allele] = True
     lone = live[~has[live]]
-    allele = np.concatenate([r.allele, lone])
-    order = np.lexsort((np.concatenate([r.tx, np.full(len(lone), -1, np.int64)]), allele))
-    dest = np.empty(len(allele), np.int64)
-    dest[order] = np.arange(len(allele))
-    dp, dl = dest[:n], dest[n:]
-    src = pa.array(np.minimum(order, n))      # row -> its pair, or n (the '' appended) for a lone allele
+    dp = np.arange(n) + np.searchsorted(lone, r.allele)
+    dl = np.arange(len(lone)) + np.searchsorted(r.allele, lone)
+    allele = np.empty(n + len(lone), np.int64)
+    allele[dp] = r.allele
+    allele[dl] = lone
 
     def place(x: np.ndarray, fill: object) -> np.ndarray:
         """Pair values at their rows, `fill` on the intergenic rows (no temporary copies)."""
@@ -304,8 +303,9 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
         return out
 
     def place_str(x: pa.Array) -> pa.Array:
-        """A string column of the pairs at their rows, '' on the intergenic rows."""
-        return pa.concat_arrays([x, EMPTY]).take(src)
+        """A string column of the pairs at their rows, '' on the intergenic rows (sharing the
+        pairs' strings: their rows ascend)."""
+        return scatter(len(allele), dp, x)
 
     def sparse(rows: np.ndarray, values: np.ndarray) -> pa.Array:
         """A string column that is '' except at pair rows `rows` (object array of str)."""
@@ -329,7 +329,7 @@ def annotate_chunk(bundle: Bundle, index: TranscriptIndex, chunk: VcfChunk,
         empty = blank(len(allele))   # one shared all-'' column
         amino, codons, hp = (empty if x is None else x for x in (amino, codons, hp))
     return Pairs(
-        allele=allele[order],
+        allele=allele,
         tx=place(r.tx, -1),
         mask=place(r.mask, B["intergenic_variant"]),
         distance=place(r.distance, 0),

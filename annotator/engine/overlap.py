@@ -110,7 +110,7 @@ class TranscriptIndex:
               ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query index, transcript index) for every transcript within `flank` of the
         1-based inclusive extent [start, end]; end = start - 1 (an insertion) touches
-        bases start - 1 and start. Grouped by query index, ascending."""
+        bases start - 1 and start. Ordered by query index, then transcript index."""
         starts = np.asarray(starts, dtype=np.int64)
         ends = np.asarray(ends, dtype=np.int64)
         ins = ends < starts
@@ -119,7 +119,14 @@ class TranscriptIndex:
         off = np.asarray(contig_ids, dtype=np.int64) * SHIFT
         ids = np.arange(len(starts), dtype=np.int64)
         q, t = self._ncls.all_overlaps_both(off + qs, off + qe + 1, ids)
-        return q.astype(np.int64), t.astype(np.int64)
+        q, t = q.astype(np.int64), t.astype(np.int64)
+        # the containment lists give a query's transcripts in their own order: sorted here, the
+        # pairs are in output order from the start (their columns then need no reordering)
+        key = q * max(self.bundle.n_transcripts, 1) + t
+        if len(key) > 1 and not bool((key[1:] > key[:-1]).all()):
+            order = np.argsort(key, kind="stable")
+            q, t = q[order], t[order]
+        return q, t
 
     def exon_range(self, tx: np.ndarray, start: np.ndarray,
                    end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,3 +25,25 @@ def test_intron_range_inside_a_wider_window_equals_the_direct_search():
     want = index.intron_range(tx, start, end)
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
     assert (want[1] - want[0] >= 0).sum() > 500 and (w1 - w0 > want[1] - want[0]).sum() > 100
+
+
+def test_query_gives_every_overlap_ordered_by_query_then_transcript():
+    """annotate_chunk places the pairs' columns without reordering them: it relies on this order."""
+    rng = np.random.default_rng(11)
+    # transcripts nested in later ones of the same start, as in the bundle (the containment
+    # lists return the container first), and random others
+    txs = [Tx(f"N{g}{k}", "1", 1, [(1000 + 500 * g, 1100 + 500 * g + 40 * k)]) for g in range(4) for k in range(3)]
+    txs += [Tx(f"T{i}", "1", 1 if i % 2 else -1, [(s, s + int(rng.integers(5, 400)))])
+            for i, s in enumerate(rng.integers(1000, 3000, 30).tolist())]
+    index = TranscriptIndex(make_bundle(txs), flank=50)
+    b = index.bundle
+    n = 500
+    start = rng.integers(900, 3500, n)
+    end = start + rng.integers(-1, 30, n)
+    q, t = index.query(np.zeros(n, np.int64), start, end)
+    key = q * b.n_transcripts + t
+    assert (np.diff(key) > 0).all()
+    lo, hi = np.where(end < start, start - 1, start), np.where(end < start, start, end)
+    want = {(i, j) for i in range(n) for j in range(b.n_transcripts)
+            if lo[i] <= b.tx_end[j] + 50 and hi[i] >= b.tx_start[j] - 50}
+    assert set(zip(q.tolist(), t.tolist())) == want and len(want) > 1000
