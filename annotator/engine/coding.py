@@ -13,6 +13,7 @@ stop_retained / start_lost / start_retained; in-frame indels gain stop_gained et
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,17 +80,33 @@ class CdsReader:
     def __init__(self, index: TranscriptIndex, seqs: dict[int, Prefetch]) -> None:
         self.index = index
         self.seqs = seqs            # contig id -> its prefetched sequence
+        self._exons: dict[int, tuple[list[int], list[tuple[int, int, int, int]]]] = {}
+
+    def exons(self, tx: int) -> tuple[list[int], list[tuple[int, int, int, int]]]:
+        """The exons of `tx` in transcript order, as (first cDNA position, last, genomic start,
+        end), and their first cDNA positions (for bisect). Made once per transcript as plain
+        ints: a chunk's coding indels read a few stretches of each of their transcripts, and
+        numpy lookups per stretch cost ~20 us."""
+        if (got := self._exons.get(tx)) is not None:
+            return got
+        b, ix = self.index.bundle, self.index
+        lo, hi = int(b.tx_exon_off[tx]), int(b.tx_exon_off[tx + 1])
+        rows = zip((ix.ex_cdna_off[lo:hi] + 1).tolist(), b.ex_start[lo:hi].tolist(), b.ex_end[lo:hi].tolist())
+        exons = sorted((c0, c0 + e - s, s, e) for c0, s, e in rows)
+        got = ([x[0] for x in exons], exons)
+        self._exons[tx] = got
+        return got
 
     def cdna(self, tx: int, lo: int, hi: int) -> str:
         """cDNA positions lo..hi (1-based, transcript orientation) of `tx`."""
-        b, ix = self.index.bundle, self.index
+        b = self.index.bundle
         seq = self.seqs[int(b.tx_contig[tx])]
         plus = b.tx_strand[tx] > 0
+        firsts, exons = self.exons(tx)
         parts = []
-        for e in ix.exons_in_cdna(tx, lo, hi):
-            s, en = int(b.ex_start[e]), int(b.ex_end[e])
-            c0 = int(ix.ex_cdna_off[e]) + 1
-            c1 = c0 + en - s
+        for c0, c1, s, en in exons[max(bisect_right(firsts, lo) - 1, 0):]:
+            if c0 > hi:
+                break
             a, z = max(lo, c0), min(hi, c1)
             if a > z:
                 continue

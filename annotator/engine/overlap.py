@@ -189,13 +189,6 @@ class TranscriptIndex:
         self._cdna_exon = perm
         self._cdna_key = t * SHIFT + self.ex_cdna_off[perm]
 
-    def exons_in_cdna(self, tx: int, lo: int, hi: int) -> list[int]:
-        """Exon rows of `tx` holding any of cDNA positions lo..hi, in transcript order."""
-        self._cdna_table()
-        first = int(np.searchsorted(self._cdna_key, tx * SHIFT + max(lo, 1) - 1, side="right")) - 1
-        last = int(np.searchsorted(self._cdna_key, tx * SHIFT + hi - 1, side="right")) - 1
-        return [e for e in self._cdna_exon[max(first, 0):last + 1].tolist() if self.ex_tx[e] == tx]
-
     def genomic_of(self, tx: np.ndarray, cdna: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Genomic position of cDNA position `cdna` (1-based, transcript orientation) of
         `tx`, and whether there is one (the position is 0 where there is not)."""

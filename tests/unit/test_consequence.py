@@ -7,6 +7,7 @@ TXN (+, non-coding): exons 2001-2100, 2201-2300.  TXI (+): CDS 2601-2700 (100 bp
 import numpy as np
 import pytest
 
+from annotator.engine.coding import CdsReader
 from annotator.engine.consequence import annotate_chunk
 from annotator.engine.overlap import TranscriptIndex
 from tiny_models import annotate_rows, demo_bundle, demo_sequence, make_chunk
@@ -196,7 +197,8 @@ def test_index_cdna_to_genomic_and_labels():
     assert g.tolist() == [1250, 1201, 1160, 0] and ok.tolist() == [True, True, True, False]
     c, _ = ix.cdna_of(np.array([t["TXM"]] * 3), g[:3])
     assert c.tolist() == [1, 50, 51]
-    assert [int(b.ex_start[e]) for e in ix.exons_in_cdna(t["TXM"], 45, 115)] == [1201, 1101, 1001]
+    assert CdsReader(ix, {}).exons(t["TXM"]) == ([1, 51, 111], [(1, 50, 1201, 1250), (51, 110, 1101, 1160),
+                                                                (111, 170, 1001, 1060)])
     e = np.arange(b.tx_exon_off[t["TXM"]], b.tx_exon_off[t["TXM"] + 1])
     assert ix.exon_labels(e).tolist() == ["3/3", "2/3", "1/3"]          # genomic order
     i = np.arange(ix.in_off[t["TXP"]], ix.in_off[t["TXP"] + 1])
