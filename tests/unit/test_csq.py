@@ -1,6 +1,8 @@
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from annotator.engine import csq
 from annotator.engine.variants import Kind, VcfChunk
@@ -113,3 +115,22 @@ def test_needs_escape_looks_at_every_value_and_only_at_values():
     assert csq.needs_escape(pa.chunked_array([["a"], ["b="]]))
     assert not csq.needs_escape(pa.array(["x;y", "ok"], pa.string()).slice(1))   # bytes outside the slice
     assert not csq.needs_escape(pa.array([], pa.string()))
+
+
+@given(st.lists(st.tuples(st.sampled_from(["", "", "", "", "", "12", "A/T", "p.Arg1Ter"]),
+                          st.sampled_from(["", "", "7-9", "?-4"]), st.sampled_from(["", "x"])), max_size=30),
+       st.integers(0, 2))
+def test_fields_joined_only_where_set_equal_the_full_join(rows, skip):
+    """Rows with every field '' get the bare separators; the others the join (sliced inputs too)."""
+    from annotator.engine.csq import _joined_where_set
+    cols = [pa.array([""] * skip + [r[i] for r in rows], pa.string()).slice(skip) for i in range(3)]
+    got = _joined_where_set(cols)
+    assert got.to_pylist() == ["|".join(r) for r in rows]
+
+
+def test_fields_joined_where_set_in_both_regimes():
+    from annotator.engine.csq import _joined_where_set
+    sparse = [pa.array(["", "a", "", ""]), pa.array(["", "", "", "b"])]        # 2 of 4 rows set
+    dense = [pa.array(["x", "a", "", "y"]), pa.array(["", "", "", "b"])]       # 3 of 4 rows set
+    assert _joined_where_set(sparse).to_pylist() == ["|", "a|", "|", "|b"]
+    assert _joined_where_set(dense).to_pylist() == ["x|", "a|", "|", "y|b"]
