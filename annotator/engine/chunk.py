@@ -19,6 +19,7 @@ from annotator.engine import csq, so
 from annotator.engine.bundle import load_bundle, lookup_rsids
 from annotator.engine.consequence import annotate_chunk
 from annotator.engine.derived import load_derived
+from annotator.engine.factorize import factorize
 from annotator.engine.fasta import Reference
 from annotator.engine.model import Bundle
 from annotator.engine.overlap import TranscriptIndex
@@ -94,15 +95,16 @@ class ChunkAnnotator:
         pairs = order_pairs(annotate_chunk(bundle, m.index, chunk, reference_for(self.fasta)))
         strand = np.where(pairs.tx >= 0, bundle.tx_strand[np.maximum(pairs.tx, 0)], 0).astype(np.int8)
         cols = ChunkColumns.of(chunk, rsids)
-        ttable = transcript_table(m.columns, chunk, cols, pairs, strand)
+        pair_masks = factorize(pairs.mask)     # few distinct masks: hashing, not np.unique's sort
+        ttable = transcript_table(m.columns, chunk, cols, pairs, strand, pair_masks)
         vtable, masks, chosen_tx = variant_table(bundle, m.columns, chunk, cols, pairs, ttable)
         vcf = csq.AnnotatedLines(ttable, vep_alleles(chunk), pairs.allele, chunk.a_rec[pairs.allele], strand,
-                                 m.columns.csq_transcript(pairs.tx), consequence_impact(pairs.mask),
+                                 m.columns.csq_transcript(pairs.tx), consequence_impact(*pair_masks),
                                  cols.ids, m.columns.ids_clean, line_array(chunk),
                                  self.drop_existing_csq, self.sites_only)
         stats = Summary()
         genes_hit = bundle.gene_name[chosen_tx[((masks & _GENIC) != 0) & (chosen_tx >= 0)]]
-        stats.add(chunk, masks, genes_hit, pairs.mask, cids < 0, cols.rsids_filled)
+        stats.add(chunk, masks, genes_hit, pair_masks, cids < 0, cols.rsids_filled)
         return ChunkResult(ttable, vtable, vcf, stats)
 
 

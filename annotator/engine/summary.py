@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from annotator.engine import so
-from annotator.engine.factorize import factorize
 from annotator.engine.prep import chrom_codes
 from annotator.engine.variants import Kind, VcfChunk
 
@@ -47,12 +46,14 @@ class Summary:
     genes: set = field(default_factory=set)
     rsids_filled: int = 0
 
-    def add(self, chunk: VcfChunk, masks: np.ndarray, genes: np.ndarray, pair_masks: np.ndarray,
+    def add(self, chunk: VcfChunk, masks: np.ndarray, genes: np.ndarray, pair_masks: tuple[np.ndarray, np.ndarray],
             skipped: np.ndarray, rsids_filled: int) -> None:
-        """Fold in one chunk: `masks` per allele (chosen row), `genes` hit, `skipped` per record."""
+        """Fold in one chunk: `masks` per allele (chosen row), `genes` hit, the masks of all
+        rows factorized (`factorize(pairs.mask)`), `skipped` per record."""
+        mask_codes, distinct = pair_masks
         self.records += chunk.n_records
         self.alleles += chunk.n_alleles
-        self.transcript_rows += len(pair_masks)
+        self.transcript_rows += len(mask_codes)
         self.rsids_filled += rsids_filled
         codes, names = chrom_codes(chunk)
         self.chromosomes.update(dict(zip(names, np.bincount(codes, minlength=len(names)).tolist())))
@@ -64,8 +65,7 @@ class Summary:
                 self.consequences[so.NAMES[r]] += c
                 self.impacts[so.TERMS[r][1]] += c
         self.annotated_alleles += int((masks != 0).sum())
-        codes, distinct = factorize(pair_masks)     # few distinct masks: hashing, not np.unique's sort
-        for m, c in zip(distinct.tolist(), np.bincount(codes).tolist()):
+        for m, c in zip(distinct.tolist(), np.bincount(mask_codes, minlength=len(distinct)).tolist()):
             for term in so.label(int(m)).split("&"):
                 if term:
                     self.all_consequences[term] += c

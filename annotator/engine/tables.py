@@ -127,16 +127,16 @@ class BundleColumns:
         return self._csq_tx.take(pa.array(np.where(tx >= 0, tx, self.n)))
 
 
-def consequence_impact(masks: np.ndarray) -> pa.Array:
-    """CSQ's 'Consequence|IMPACT' per mask, joined once per distinct mask."""
-    inv, uniq = factorize(masks)
+def consequence_impact(inv: np.ndarray, uniq: np.ndarray) -> pa.Array:
+    """CSQ's 'Consequence|IMPACT' per mask, joined once per distinct mask. Masks come
+    factorized (`factorize(masks)`): a chunk's pair masks serve three consumers."""
     labels = pa.array([f"{so.label(m)}|{so.impact(m)}" for m in uniq.tolist()], pa.string())
     return labels.take(pa.array(inv))
 
 
-def consequence_columns(masks: np.ndarray) -> tuple[pa.DictionaryArray, pa.DictionaryArray]:
-    """Consequence label and IMPACT per mask; there are few distinct masks, so label each once."""
-    inv, uniq = factorize(masks)
+def consequence_columns(inv: np.ndarray, uniq: np.ndarray) -> tuple[pa.DictionaryArray, pa.DictionaryArray]:
+    """Consequence label and IMPACT per mask of factorized masks (`inv` codes into the distinct
+    `uniq`); there are few distinct masks, so each is labelled once."""
     labels = pa.array([so.label(m) for m in uniq.tolist()], pa.string())
     impact_of, impacts = factorize(np.array([so.impact(m) for m in uniq.tolist()], dtype=object))
     return (pa.DictionaryArray.from_arrays(pa.array(inv), labels),
@@ -198,10 +198,11 @@ _CDS_MAX = (1 << _CDS_BITS) - 1
 
 
 def transcript_table(bcols: BundleColumns, chunk: VcfChunk, cols: ChunkColumns, pairs: Pairs,
-                     strand: np.ndarray) -> pa.Table:
+                     strand: np.ndarray, pair_masks: tuple[np.ndarray, np.ndarray]) -> pa.Table:
+    """`pair_masks`: factorize(pairs.mask)."""
     a = pa.array(pairs.allele)
     rec = pa.array(chunk.a_rec[pairs.allele])
-    consequence, impact = consequence_columns(pairs.mask)
+    consequence, impact = consequence_columns(*pair_masks)
     data = {
         "chrom": cols.chrom(rec), "pos": cols.pos.take(rec), "id": cols.ids.take(a),
         "ref": cols.ref.take(rec), "alt": cols.alt.take(a),
@@ -229,7 +230,7 @@ def variant_table(bundle: Bundle, bcols: BundleColumns, chunk: VcfChunk, cols: C
     def from_pairs(name: str) -> pa.Array:
         return ttable.column(name).combine_chunks().take(pick).fill_null("")
 
-    consequence, impact = consequence_columns(masks)
+    consequence, impact = consequence_columns(*factorize(masks))
     rec = pa.array(chunk.a_rec)
     data = {
         "chrom": cols.chrom(rec), "pos": cols.pos.take(rec), "id": cols.ids,

@@ -152,6 +152,11 @@ def test_summary_counts(result):
     assert s["transitions"] + s["transversions"] == 9
     assert s["runtime_s"] > 0
     assert "done: 9 records" in res.log.read_text()
+    # every term of every transcript row, as the transcript table has them
+    rows = pd.read_parquet(res.transcripts, columns=["consequence"])["consequence"]
+    terms = rows.str.split("&").explode().value_counts().to_dict()
+    assert {k: v for k, v in s["by_consequence_all_transcripts"].items() if v} == terms
+    assert s["transcript_rows"] == len(rows)
 
 
 def test_malformed_vcf_fails_with_line_number_and_leaves_no_results(tiny, tmp_path):
