@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -294,19 +295,28 @@ def resolve_bundle(spec: str, cache_dir: Path) -> Path:
 
 # ---------------------------------------------------------------- known variants
 
-def lookup_rsids(bundle: Bundle, contig: np.ndarray, pos: np.ndarray, ref: list[str], alt: list[str]) -> np.ndarray:
-    """rsID ('' when none) of each (contig id, 1-based pos, REF, ALT), exact allele match."""
-    n = len(pos)
-    out = np.full(n, "", dtype=object)
-    if n == 0 or len(bundle.snp_pos) == 0:
-        return out
+def lookup_rsids(bundle: Bundle, contig: np.ndarray, pos: np.ndarray, ref: Sequence[str], alt: Sequence[str],
+                 ref_of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The queries (contig id, 1-based pos, REF, ALT) with an rsID in the bundle, exact allele
+    match: their indices (ascending) and rsIDs. REF and ALT are read only where the bundle has a
+    site at the position (a few % of a chunk's alleles), so `ref` may be per record, with
+    `ref_of` giving each query's index into it."""
+    none = np.zeros(0, np.int64), np.zeros(0, dtype=object)
+    if len(pos) == 0 or len(bundle.snp_pos) == 0:
+        return none
     skey = bundle.snp_key
     qkey = np.asarray(contig, dtype=np.int64) * (np.int64(1) << np.int64(32)) + np.asarray(pos, dtype=np.int64)
     lo = searchsorted(skey, qkey, side="left")
     hi = searchsorted(skey, qkey, side="right")
-    ref_a = np.asarray(ref, dtype=object)
-    alt_a = np.asarray(alt, dtype=object)
-    found = np.zeros(n, bool)
+    rows = np.flatnonzero(hi > lo)
+    if not len(rows):
+        return none
+    at = rows if ref_of is None else ref_of[rows]
+    ref_a = np.array([ref[i] for i in at.tolist()], dtype=object)
+    alt_a = np.array([alt[i] for i in rows.tolist()], dtype=object)
+    lo, hi = lo[rows], hi[rows]
+    out = np.full(len(rows), "", dtype=object)
+    found = np.zeros(len(rows), bool)
     k = 0
     while True:
         cand = lo + k
@@ -319,4 +329,4 @@ def lookup_rsids(bundle: Bundle, contig: np.ndarray, pos: np.ndarray, ref: list[
         out[live[hit]] = ids
         found[live[hit]] = ids != ""      # (an empty id keeps looking, as before)
         k += 1
-    return out
+    return rows[found], out[found]

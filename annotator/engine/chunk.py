@@ -90,8 +90,8 @@ class ChunkAnnotator:
         bundle = m.bundle
         codes, names = chrom_codes(chunk)
         cids = np.array([bundle.contig_id(c) for c in names], dtype=np.int32)[codes]
-        a_ref = np.asarray(chunk.ref, dtype=object)[chunk.a_rec]
-        rsids = lookup_rsids(bundle, cids[chunk.a_rec], chunk.pos[chunk.a_rec], a_ref, chunk.a_alt)
+        rsids = lookup_rsids(bundle, cids[chunk.a_rec], chunk.pos[chunk.a_rec], chunk.ref, chunk.a_alt,
+                             ref_of=chunk.a_rec)
         pairs = order_pairs(annotate_chunk(bundle, m.index, chunk, reference_for(self.fasta)))
         strand = np.where(pairs.tx >= 0, bundle.tx_strand[np.maximum(pairs.tx, 0)], 0).astype(np.int8)
         cols = ChunkColumns.of(chunk, rsids)

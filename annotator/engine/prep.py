@@ -39,13 +39,13 @@ def share_chrom_strings(chunk: VcfChunk) -> None:
 
 
 def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
-    """pos, ref (per record), alt (per allele) and line number (per record) as Arrow arrays
+    """pos, ref (per record), alt (per allele), line number and ID (per record) as Arrow arrays
     (CHROM goes into the tables as a dictionary of `chrom_codes`)."""
     return chunk.cached("columns", _record_columns)
 
 
 def _record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
-    return _int64(chunk.pos), fields(chunk.ref), fields(chunk.a_alt), _int64(chunk.line_no)
+    return _int64(chunk.pos), fields(chunk.ref), fields(chunk.a_alt), _int64(chunk.line_no), fields(chunk.ids)
 
 
 def strings(values: list[str]) -> pa.Array:

@@ -156,16 +156,20 @@ class ChunkColumns:
     rsids_filled: int   # alleles whose '.' ID was filled from dbSNP
 
     @classmethod
-    def of(cls, chunk: VcfChunk, rsids: np.ndarray | None) -> "ChunkColumns":
-        ids = np.asarray(chunk.ids, dtype=object)[chunk.a_rec]
-        fill = rsids != "" if rsids is not None else np.zeros(len(ids), dtype=bool)
-        fill[fill] &= ids[fill] == "."
+    def of(cls, chunk: VcfChunk, rsids: tuple[np.ndarray, np.ndarray] | None) -> "ChunkColumns":
+        """`rsids`: the alleles with a known rsID and their IDs (bundle.lookup_rsids); they
+        replace an ID of '.'."""
+        pos, ref, alt, line, rec_ids = record_columns(chunk)
+        ids = rec_ids.take(pa.array(chunk.a_rec))
+        rows, found = rsids if rsids is not None else (np.zeros(0, np.int64), np.zeros(0, dtype=object))
+        fill = np.asarray(chunk.ids, dtype=object)[chunk.a_rec[rows]] == "." if len(rows) else np.zeros(0, bool)
         if fill.any():
-            ids[fill] = rsids[fill]
-        pos, ref, alt, line = record_columns(chunk)
+            filled = np.asarray(ids.to_pylist(), dtype=object)
+            filled[rows[fill]] = found[fill]
+            ids = pa.array(filled, pa.string())
         codes, names = chrom_codes(chunk)
         return cls(pa.array(codes.astype(np.int32)), pa.array(names, pa.string()), pos, ref, alt,
-                   pa.array(ids, pa.string()), line, int(fill.sum()))
+                   ids, line, int(fill.sum()))
 
     def chrom(self, rec: pa.Array) -> pa.DictionaryArray:
         """CHROM of records `rec`."""

@@ -236,10 +236,15 @@ def _snp_bundle() -> B.Bundle:
 def test_lookup_rsids() -> None:
     b = _snp_bundle()
     c1, c2 = b.contig_id("1"), b.contig_id("chr2")
-    got = B.lookup_rsids(b, np.array([c1, c1, c1, c1, c2, c2, -1]), np.array([100, 100, 100, 300, 50, 51, 100]),
-                         ["C", "C", "C", "G", "A", "A", "C"], ["G", "T", "A", "A", "T", "T", "T"])
-    assert got.tolist() == ["rs2", "rs1", "", "rs3", "rs4", "", ""]
-    assert B.lookup_rsids(b, np.zeros(0, int), np.zeros(0, int), [], []).tolist() == []
+    rows, ids = B.lookup_rsids(b, np.array([c1, c1, c1, c1, c2, c2, -1]), np.array([100, 100, 100, 300, 50, 51, 100]),
+                               ["C", "C", "C", "G", "A", "A", "C"], ["G", "T", "A", "A", "T", "T", "T"])
+    assert rows.tolist() == [0, 1, 3, 4] and ids.tolist() == ["rs2", "rs1", "rs3", "rs4"]
+    # REF per record, queries per allele (`ref_of`): records 0 (C) and 1 (G); one ALT each
+    rows, ids = B.lookup_rsids(b, np.array([c1, c1, c1]), np.array([100, 100, 300]), ["C", "G"], ["T", "G", "A"],
+                               ref_of=np.array([0, 0, 1]))
+    assert rows.tolist() == [0, 1, 2] and ids.tolist() == ["rs1", "rs2", "rs3"]
+    rows, ids = B.lookup_rsids(b, np.zeros(0, int), np.zeros(0, int), [], [])
+    assert rows.tolist() == [] and ids.tolist() == []
 
 
 def _gff_rows(path: Path) -> pd.DataFrame:

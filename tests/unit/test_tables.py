@@ -54,3 +54,17 @@ def test_equal_terms_prefer_the_coding_transcript_with_the_longer_cds():
     m = so.BIT["intron_variant"]
     pairs = _Pairs(allele=np.array([0, 0, 0]), tx=np.array([0, 1, 2]), mask=np.array([m, m, m], np.uint64))
     assert select_most_severe(bundle, pairs).tolist() == [2]
+
+
+def test_known_rsids_replace_only_missing_ids():
+    """An allele found in dbSNP gets its rsID where the input has '.', and keeps an input ID."""
+    from tiny_models import make_chunk
+
+    from annotator.engine.tables import ChunkColumns
+    chunk = make_chunk([("1", 100, "C", "T,G"), ("1", 200, "A", "G"), ("1", 300, "G", "A")])
+    chunk.ids = [".", "mine", "."]
+    rsids = (np.array([1, 2, 3]), np.array(["rs2", "rs7", "rs9"], dtype=object))   # alleles 1, 2, 3
+    cols = ChunkColumns.of(chunk, rsids)
+    assert cols.ids.to_pylist() == [".", "rs2", "mine", "rs9"] and cols.rsids_filled == 2
+    none = ChunkColumns.of(chunk, None)
+    assert none.ids.to_pylist() == [".", ".", "mine", "."] and none.rsids_filled == 0
