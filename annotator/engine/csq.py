@@ -32,6 +32,12 @@ _SPECIAL = np.zeros(256, bool)
 _SPECIAL[np.frombuffer(b"%,;=| \t", np.uint8)] = True
 _STRAND = pa.array(["-1", "", "1"], pa.string())
 _NO_LINES = pa.array([], pa.string())
+_NEWLINE = pa.array(["\n"], pa.string())
+
+
+def _newlines(n: int) -> pa.Array:
+    """n times '\n' (a take: a Python list of n strings took 0.6 ms a chunk to convert)."""
+    return _NEWLINE.take(pa.array(np.zeros(n, np.int32)))
 
 
 def header_line(bundle_name: str) -> str:
@@ -194,7 +200,7 @@ def _line_parts(lines: pa.Array, drop_existing: bool, sites_only: bool,
         base = pc.if_else(dot, pc.utf8_slice_codeunits(lines, 0, -1), lines)
         head = pc.binary_join_element_wise(base, pc.if_else(dot, "CSQ=", ";CSQ="), "")
         plain = pc.binary_join_element_wise(lines, "\n", "") if need_plain else _NO_LINES
-        return head, plain, pa.array(["\n"] * len(lines), pa.string())
+        return head, plain, _newlines(len(lines))
     cols = pc.split_pattern(lines, "\t", max_splits=8)
     fixed = [pc.list_element(cols, i) for i in range(7)]
     info = pc.list_element(cols, 7)
@@ -206,7 +212,7 @@ def _line_parts(lines: pa.Array, drop_existing: bool, sites_only: bool,
     if pc.min(pc.list_value_length(cols)).as_py() > 8:
         tail = pc.binary_join_element_wise("\t", pc.list_element(cols, 8), "\n", "")
     else:
-        tail = pa.array(["\n"] * len(lines), pa.string())
+        tail = _newlines(len(lines))
     head = pc.binary_join_element_wise(*fixed, pc.if_else(pc.equal(info, "."), "CSQ=",
                                                           pc.binary_join_element_wise(info, ";CSQ=", "")), "\t")
     plain = pc.binary_join_element_wise(pc.binary_join_element_wise(*fixed, info, "\t"), tail, "") \
