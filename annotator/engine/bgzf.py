@@ -28,25 +28,18 @@ EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000
 _HEADER = struct.Struct("<4BI2BH2BHH")  # magic, CM, FLG | MTIME | XFL, OS | XLEN | SI1, SI2 | SLEN | BSIZE
 
 
-BACKGROUND_NICE = 10   # where SCHED_IDLE is not available
+BACKGROUND_NICE = 10   # niceness of the threads that compress and write beside the chunk work
 
 
 def background_thread() -> None:
-    """Thread initializer: this thread runs only on CPU time the other threads leave
-    (SCHED_IDLE; Linux schedules each thread on its own). On two cores the compression and
-    writer threads otherwise take turns with the main thread, whose chunk work everything else
-    waits for. At nice 10 they still took ~10 % of its core whenever three threads were ready:
-    chunk work ran 0.43-0.49 s longer than its CPU time per 1M variants, under SCHED_IDLE
-    0.20-0.29 s. They cannot starve the run: when their queue is full the main thread waits,
-    and its core is theirs. Best effort: where neither is allowed, nothing changes."""
-    tid = threading.get_native_id()
+    """Thread initializer: lower this thread's CPU priority (Linux: a thread is a task with its
+    own nice value). On two cores the compression and parquet threads otherwise take turns with
+    the main thread, which does the chunk work everything else waits for; niced, they use the
+    time it leaves. Best effort: where it is not allowed, nothing changes."""
     try:
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
     except (AttributeError, OSError):
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, BACKGROUND_NICE)
-        except (AttributeError, OSError):
-            pass
+        pass
 
 
 BLOCKS_PER_TASK = 8   # 512 KB of text per compression task

@@ -49,13 +49,3 @@ def test_writes_of_any_size_and_type_make_full_blocks_in_order(tmp_path):
     sizes = _block_sizes(raw)
     assert sizes[-1] == 0                                   # the EOF block
     assert sizes[:-1] == [BLOCK_INPUT] * (len(data) // BLOCK_INPUT) + [len(data) % BLOCK_INPUT]
-
-
-def test_background_threads_run_on_idle_time_only():
-    from concurrent.futures import ThreadPoolExecutor
-
-    from annotator.engine.bgzf import background_thread
-    with ThreadPoolExecutor(1, initializer=background_thread) as pool:
-        policy = pool.submit(lambda: os.sched_getscheduler(0)).result()
-    assert policy == os.SCHED_IDLE
-    assert os.sched_getscheduler(0) == os.SCHED_OTHER        # the calling thread keeps its own
