@@ -49,3 +49,18 @@ def test_writes_of_any_size_and_type_make_full_blocks_in_order(tmp_path):
     sizes = _block_sizes(raw)
     assert sizes[-1] == 0                                   # the EOF block
     assert sizes[:-1] == [BLOCK_INPUT] * (len(data) // BLOCK_INPUT) + [len(data) % BLOCK_INPUT]
+
+
+def test_background_threads_are_niced_not_idle_class():
+    """Niced, so that they give way to the chunk work; never SCHED_IDLE, whose threads starve
+    (and with them the run) whenever other processes keep the host busy."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from annotator.engine.bgzf import BACKGROUND_NICE, background_thread
+
+    def priority() -> tuple[int, int]:
+        return os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)
+
+    with ThreadPoolExecutor(1, initializer=background_thread) as pool:
+        policy, nice = pool.submit(priority).result()
+    assert policy == os.SCHED_OTHER and nice == max(BACKGROUND_NICE, os.getpriority(os.PRIO_PROCESS, 0))
