@@ -115,10 +115,7 @@ def _joined_where_set(columns: list[pa.Array]) -> pa.Array:
         return pc.binary_join_element_wise(*columns, "|")
     take = pa.array(rows)
     joined = pc.binary_join_element_wise(*[c.take(take) for c in columns], "|")
-    where = np.full(n, len(rows), np.int64)          # index of the bare separators after `joined`
-    where[rows] = np.arange(len(rows))
-    return pa.concat_arrays([joined.cast(pa.string()), pa.array(["|" * (len(columns) - 1)], pa.string())]) \
-        .take(pa.array(where))
+    return scatter(n, rows, joined, fill="|" * (len(columns) - 1))
 
 
 def _set(col: pa.Array) -> np.ndarray:

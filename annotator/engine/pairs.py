@@ -16,16 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-EMPTY = pa.array([""], pa.string())   # the '' that index 0 of `scatter`'s take points at
+EMPTY = pa.array([""], pa.string())   # the '' that index 0 of `scatter`'s take points at (the default fill)
 
 
-def scatter(n: int, rows: np.ndarray, values: pa.Array) -> pa.Array:
-    """A string column of n rows: values[k] at row rows[k], '' everywhere else.
+def scatter(n: int, rows: np.ndarray, values: pa.Array, fill: str = "") -> pa.Array:
+    """A string column of n rows: values[k] at row rows[k], `fill` everywhere else.
 
-    When `rows` ascend (most callers) and `values` has no nulls, the column shares the values'
-    bytes and only new offsets are computed: no string is copied."""
+    When `fill` is '', `rows` ascend (most callers) and `values` has no nulls, the column shares
+    the values' bytes and only new offsets are computed: no string is copied."""
     values = values.cast(pa.string())
-    if values.null_count == 0 and (len(rows) < 2 or bool((rows[1:] > rows[:-1]).all())):
+    if not fill and values.null_count == 0 and (len(rows) < 2 or bool((rows[1:] > rows[:-1]).all())):
         src = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
         lengths = np.zeros(n + 1, np.int32)
         lengths[np.asarray(rows) + 1] = np.diff(src)
@@ -35,7 +35,7 @@ def scatter(n: int, rows: np.ndarray, values: pa.Array) -> pa.Array:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), data)
     idx = np.zeros(n, np.int32)
     idx[rows] = np.arange(1, len(rows) + 1, dtype=np.int32)
-    return pa.concat_arrays([EMPTY, values]).take(pa.array(idx))
+    return pa.concat_arrays([pa.array([fill], pa.string()) if fill else EMPTY, values]).take(pa.array(idx))
 
 
 def scatter_objects(n: int, rows: np.ndarray, values: np.ndarray) -> pa.Array:

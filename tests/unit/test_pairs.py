@@ -24,6 +24,10 @@ def test_scatter_puts_each_value_at_its_row(n, data, skip, ascending):
     assert got.to_pylist() == want
 
 
+def test_scatter_with_a_fill():
+    assert scatter(4, np.array([1, 2]), pa.array(["a", ""]), fill="||").to_pylist() == ["||", "a", "", "||"]
+
+
 def test_scatter_of_all_empty_values_and_large_types():
     assert scatter(3, np.array([0, 2]), pa.array(["", ""])).to_pylist() == ["", "", ""]
     assert scatter(3, np.array([1]), pa.array(["x"], pa.large_string())).to_pylist() == ["", "x", ""]
