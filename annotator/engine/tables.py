@@ -162,7 +162,7 @@ class ChunkColumns:
         pos, ref, alt, line, rec_ids = record_columns(chunk)
         ids = rec_ids.take(pa.array(chunk.a_rec))
         rows, found = rsids if rsids is not None else (np.zeros(0, np.int64), np.zeros(0, dtype=object))
-        fill = np.asarray(chunk.ids, dtype=object)[chunk.a_rec[rows]] == "." if len(rows) else np.zeros(0, bool)
+        fill = np.array([chunk.ids[r] == "." for r in chunk.a_rec[rows].tolist()], bool)   # the few hits only
         if fill.any():
             filled = np.asarray(ids.to_pylist(), dtype=object)
             filled[rows[fill]] = found[fill]
