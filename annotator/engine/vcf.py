@@ -204,12 +204,12 @@ class VcfReader:
     """An open VCF: header attributes after construction, records via `chunks()`."""
 
     def __init__(self, path: Path, chunk_size: int, max_line_bytes: int, max_ratio: int,
-                 bomb_floor: int = BOMB_FLOOR, chunk_bytes: int = 0) -> None:
-        if chunk_size < 1:
-            raise ValueError("chunk_size must be positive")
+                 bomb_floor: int = BOMB_FLOOR, chunk_bytes: int = CHUNK_BYTES) -> None:
+        if chunk_size < 1 or chunk_bytes < 1:
+            raise ValueError("chunk_size and chunk_bytes must be positive")
         self.path = path
         self.chunk_size = chunk_size
-        self.chunk_bytes = chunk_bytes or CHUNK_BYTES
+        self.chunk_bytes = chunk_bytes
         self.header_lines: list[str] = []
         self.column_header = ""
         self.samples: list[str] = []

@@ -354,3 +354,9 @@ def test_the_fast_path_takes_regular_blocks_of_several_contigs_and_long_position
     assert vcf._regular_fields(wide, 2, 29) is None      # many samples: the general path, bounded memory
     long_ref = block.replace(b"\tAT\t", b"\t" + b"A" * 1000 + b"\t")
     assert vcf._regular_fields(long_ref, 2, 8) is None   # a long allele: the general path too
+
+
+@pytest.mark.parametrize("kw", [{"chunk_size": 0}, {"chunk_bytes": 0}])
+def test_chunk_limits_must_be_positive(tmp_path, kw):
+    with pytest.raises(ValueError, match="must be positive"):
+        open_vcf(write(tmp_path, records("1\t1\t.\tA\tG\t.\t.\t.")), **kw)
