@@ -45,7 +45,7 @@ def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
 
 
 def _record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
-    return _int64(chunk.pos), fields(chunk.ref), fields(chunk.a_alt), _int64(chunk.line_no), fields(chunk.ids)
+    return int64_array(chunk.pos), fields(chunk.ref), fields(chunk.a_alt), int64_array(chunk.line_no), fields(chunk.ids)
 
 
 def strings(values: list[str]) -> pa.Array:
@@ -56,7 +56,7 @@ def strings(values: list[str]) -> pa.Array:
     ends = np.fromiter(map(len, values), np.int64, n)
     if ends.sum() != len(data):     # not all ASCII: lengths in bytes
         ends = np.fromiter((len(v.encode("utf-8")) for v in values), np.int64, n)
-    return _from_lengths(values, data, ends)
+    return from_lengths(data, ends, values)
 
 
 def fields(values: list[str]) -> pa.Array:
@@ -66,18 +66,23 @@ def fields(values: list[str]) -> pa.Array:
     lengths = field_lengths(joined, len(values))
     if len(lengths) != len(values):     # a value with a tab after all
         return strings(values)
-    return _from_lengths(values, joined.replace(b"\t", b""), lengths)
+    return from_lengths(joined.replace(b"\t", b""), lengths, values)
 
 
-def _from_lengths(values: list[str], data: bytes, lengths: np.ndarray) -> pa.Array:
+def from_lengths(data: bytes, lengths: np.ndarray, values: list[str] | None = None) -> pa.Array:
+    """A string array of the consecutive pieces of `data` (valid UTF-8) with these byte lengths;
+    `values`, the same pieces as strings, if at hand."""
     if len(data) >= 1 << 31:        # beyond 32-bit offsets
+        if values is None:
+            ends = np.cumsum(lengths).tolist()
+            values = [data[e - k:e].decode() for e, k in zip(ends, lengths.tolist())]
         return pa.array(values, pa.string())
     offsets = np.zeros(len(lengths) + 1, np.int32)
     np.cumsum(lengths, out=offsets[1:])
     return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def _int64(values: np.ndarray) -> pa.Array:
+def int64_array(values: np.ndarray) -> pa.Array:
     values = np.ascontiguousarray(values, np.int64)
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
+import pyarrow as pa
 
 
 class Kind(IntEnum):
@@ -28,8 +29,9 @@ class Kind(IntEnum):
 @dataclass
 class VcfChunk:
     # records (n_rec rows)
-    lines: list[str]          # the data line as read, without its line ending (an Arrow string
-                              #   array once tables.prepare ran, as in chunks from readproc)
+    lines: list[str] | pa.Array  # the data lines as read, without line endings: an Arrow string
+                              #   array from a regular block (vcf._regular_chunk) and once
+                              #   prep.prepare ran; prep.line_array gives it either way
     line_no: np.ndarray       # int64, 1-based line number in the input file
     chrom: list[str]
     pos: np.ndarray           # int64

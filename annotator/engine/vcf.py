@@ -16,8 +16,9 @@ What is accepted (docs/vcf-input.md has the full list and messages):
 Speed comes from treating a chunk of lines as one block: control characters, UTF-8, tab counts,
 POS digits and REF/ALT alphabets are each checked for the whole block in C/numpy, and only a
 failing block is re-scanned line by line to name the first bad line. A regular block (every
-line with the header's columns, POS plain digits) is split into its fields with numpy over its
-bytes (`_regular_fields`); any other block takes the general path, which names the problem.
+line with the header's columns, POS plain digits) is split into its fields by Arrow's CSV reader
+(`_regular_fields`), and its lines and Arrow columns come from the block's buffers; any other
+block takes the general path, which names the problem.
 """
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ from types import TracebackType
 from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
 
 from annotator.engine.errors import VcfFormatError
 from annotator.engine.normalise import AlleleError, normalise_alleles
+from annotator.engine.prep import fields, from_lengths, int64_array
 from annotator.engine.variants import VcfChunk
 
 FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
@@ -345,6 +349,10 @@ def _decode(block: bytes, first: int) -> str:
 def parse_block(block: bytes, first: int, ncol: int) -> VcfChunk:
     """Parse a block of complete data lines (first line numbered `first`) into a chunk."""
     text = _decode(block, first)
+    if "\n\n" not in text and text[:1] not in ("\n", "#") and "\n#" not in text:
+        chunk = _regular_chunk(block, first, ncol)
+        if chunk is not None:
+            return chunk
     lines = text.split("\n")
     lines.pop()  # the block ends with a newline
     line_no = np.arange(first, first + len(lines), dtype=np.int64)
@@ -362,98 +370,114 @@ def parse_block(block: bytes, first: int, ncol: int) -> VcfChunk:
     if lines[0][:1] == "#" or "\n#" in text:
         i = next(i for i, s in enumerate(lines) if s[:1] == "#")
         raise fail(i, "a header line (starting with '#') after the #CHROM line")
-    regular = _regular_fields(block, n, ncol)
-    if regular is not None:
-        chrom, pos, ids, ref, alt = regular
-    else:
-        tabs = list(map(str.count, lines, repeat("\t")))
-        if tabs.count(ncol - 1) != n:
-            i = next(i for i, t in enumerate(tabs) if t != ncol - 1)
-            raise fail(i, f"expected {ncol} tab-separated columns (as in the #CHROM line), found {tabs[i] + 1}")
-        flat = list(chain.from_iterable(map(str.split, lines, repeat("\t"), repeat(5))))
-        chrom, pos_s, ids, ref, alt = (flat[k::6] for k in range(5))
-        if "" in chrom:
-            raise fail(chrom.index(""), "empty CHROM")
-        pos = _positions(pos_s, fail)
+    tabs = list(map(str.count, lines, repeat("\t")))
+    if tabs.count(ncol - 1) != n:
+        i = next(i for i, t in enumerate(tabs) if t != ncol - 1)
+        raise fail(i, f"expected {ncol} tab-separated columns (as in the #CHROM line), found {tabs[i] + 1}")
+    flat = list(chain.from_iterable(map(str.split, lines, repeat("\t"), repeat(5))))
+    chrom, pos_s, ids, ref, alt = (flat[k::6] for k in range(5))
+    if "" in chrom:
+        raise fail(chrom.index(""), "empty CHROM")
+    pos = _positions(pos_s, fail)
+    return _chunk(lines, line_no, chrom, pos, ids, ref, alt, lambda r: lines[r])
+
+
+def _chunk(lines: list[str] | pa.Array, line_no: np.ndarray, chrom: list[str], pos: np.ndarray, ids: list[str],
+           ref: list[str], alt: list[str], line: Callable[[int], str]) -> VcfChunk:
     try:
-        al = normalise_alleles(pos, ref, alt, lambda r: lines[r].split("\t", 8)[7])
+        al = normalise_alleles(pos, ref, alt, lambda r: line(r).split("\t", 8)[7])
     except AlleleError as exc:
-        raise fail(exc.index, exc.reason) from None
+        raise VcfFormatError(exc.reason, int(line_no[exc.index])) from None
     return VcfChunk(lines=lines, line_no=line_no, chrom=chrom, pos=pos, ids=ids, ref=ref,
                     a_rec=al.rec, a_num=al.num, a_alt=al.alt, a_pos=al.pos, a_end=al.end,
                     a_ref=al.ref_n, a_alt_n=al.alt_n, a_kind=al.kind)
 
 
-# The fast path holds every tab position of the block (8 bytes each): with many samples that
-# would be far more than the block itself (2,504 samples: ~400 MB for a 20k-record block), so
-# wide files keep the general path, which splits off only the first five fields of each line.
+def _regular_chunk(block: bytes, first: int, ncol: int) -> VcfChunk | None:
+    """The chunk of a regular block (no blank or '#' lines; see `_regular_fields`), None for any
+    other. Its lines, CHROM codes and Arrow columns come from the block's buffers (what
+    prep.prepare would otherwise rebuild from Python strings)."""
+    regular = _regular_fields(block, block.count(b"\n"), ncol)
+    if regular is None:
+        return None
+    chrom, codes, pos, ids, ref, alt, columns = regular
+    n = len(pos)
+    line_no = np.arange(first, first + n, dtype=np.int64)
+    ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+    lines = from_lengths(block.replace(b"\n", b""), np.diff(ends, prepend=-1) - 1)
+    chunk = _chunk(lines, line_no, chrom, pos, ids, ref, alt, lambda r: lines[r].as_py())
+    a_alt = columns[2] if chunk.n_alleles == n else fields(chunk.a_alt)
+    chunk.derived["chrom_codes"] = codes
+    chunk.derived["columns"] = (int64_array(pos), columns[1], a_alt, int64_array(line_no), columns[0])
+    return chunk
+
+
+# Wide files (many samples) keep the general path, which splits off only the first five fields
+# of each line: its memory per chunk was measured with it (docs/benchmarks.md, session 5).
 _REGULAR_MAX_COLUMNS = 16
-_REGULAR_MAX_FIELD_BYTES = 256   # per line, POS to ALT (and CHROM alone)
+_CSV_PARSE = pcsv.ParseOptions(delimiter="\t", quote_char=False, double_quote=False, escape_char=False,
+                               newlines_in_values=False, ignore_empty_lines=False)
+_DIGITS = b"0123456789"
 
 
 def _regular_fields(block: bytes, n: int, ncol: int) -> tuple | None:
-    """CHROM, POS, ID, REF and ALT of a block of `n` non-blank data lines, found with numpy over
-    its bytes: (chrom list, pos int64, ids, refs, alts lists). None when any line is not
-    regular (a column count other than `ncol`, an empty CHROM, POS not 1-18 digits or 0, a
-    carriage return) or the file has more than _REGULAR_MAX_COLUMNS columns: the general path
-    then parses the block and names the first bad line.
+    """CHROM, POS, ID, REF and ALT of a block of `n` non-blank data lines: (chrom list, its
+    `prep.chrom_codes`, pos int64, ids, refs, alts lists, and the ID, REF and ALT columns as
+    Arrow strings). None when
+    any line is not regular (a column count other than `ncol`, an empty CHROM, POS not 1-18
+    plain digits or 0, a carriage return) or the file has more than _REGULAR_MAX_COLUMNS
+    columns: the general path then parses the block and names the first bad line.
 
-    Why: splitting every line in Python, counting its tabs and converting POS one string at a
-    time were most of the reader process's time (~0.55 s per 1M records; this takes ~0.15 s)."""
+    Why Arrow's CSV reader: it splits a 20k-line block in C++ (~0.085 s per 1M records, where
+    the numpy splitting it replaced took ~0.23 s). The block is known to be valid UTF-8 here
+    (`_decode`), so its binary columns are viewed as strings without a copy."""
     if b"\r" in block or ncol > _REGULAR_MAX_COLUMNS:
         return None
-    arr = np.frombuffer(block, np.uint8)
-    ends = np.flatnonzero(arr == 10)
-    tabs = np.flatnonzero(arr == 9)
-    if len(ends) != n or len(tabs) != n * (ncol - 1):
+    names = [str(i) for i in range(ncol)]
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(block),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=False, block_size=len(block) + 1),
+            parse_options=_CSV_PARSE,
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names[:5], pa.binary()),
+                                                include_columns=names[:5], strings_can_be_null=False,
+                                                quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:      # a line with another column count
         return None
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    tabs = tabs.reshape(n, ncol - 1)
-    # each line's share of the (sorted) tabs lies inside it, so each line has exactly ncol - 1
-    if not ((tabs[:, 0] > starts).all() and (tabs[:, -1] < ends).all()):
+    if table.num_rows != n:
         return None
-    pos = _digits(arr, tabs[:, 0] + 1, tabs[:, 1])
-    if pos is None:
+    chrom, pos_s, ids, ref, alt = (table.column(i).combine_chunks().view(pa.string()) for i in range(5))
+    pos = _digits(pos_s)
+    if pos is None or not _lengths(chrom).all():
         return None
-    # CHROM..ALT are gathered through an index of 8 bytes per byte: only for short fields (long
-    # REF/ALT strings, e.g. written-out deletions, keep the general path's memory)
-    if int(tabs[:, 4].sum() - tabs[:, 0].sum()) > _REGULAR_MAX_FIELD_BYTES * n:
-        return None
-    chrom_len = tabs[:, 0] - starts
-    name = block[:int(chrom_len[0])]
-    if chrom_len.max() > _REGULAR_MAX_FIELD_BYTES:
-        return None
-    if (chrom_len == len(name)).all() and (arr[starts[:, None] + np.arange(len(name))] == arr[:len(name)]).all():
-        chrom = [name.decode()] * n           # one contig (a sorted VCF's block): one str object
+    encoded = chrom.dictionary_encode()
+    contigs = encoded.dictionary.to_pylist()        # in order of first appearance, as prep.chrom_codes
+    if len(contigs) == 1:
+        codes, chrom_list = np.zeros(n, np.int64), [contigs[0]] * n
     else:
-        chrom = _field(arr, starts, tabs[:, 0])
-    return chrom, pos, _field(arr, tabs[:, 1] + 1, tabs[:, 2]), _field(arr, tabs[:, 2] + 1, tabs[:, 3]), \
-        _field(arr, tabs[:, 3] + 1, tabs[:, 4])
+        index = encoded.indices
+        codes = np.frombuffer(index.buffers()[1], np.int32, n, index.offset).astype(np.int64)
+        chrom_list = [contigs[c] for c in codes.tolist()]
+    return chrom_list, (codes, contigs), pos, ids.to_pylist(), ref.to_pylist(), alt.to_pylist(), (ids, ref, alt)
 
 
-def _field(arr: np.ndarray, start: np.ndarray, tab: np.ndarray) -> list[str]:
-    """The field from `start` to the tab at `tab` of every line, as strings: one gather of the
-    fields with their tabs, one decode, one split (the fields here are a few bytes each)."""
-    size = tab - start + 1
-    ends = np.cumsum(size)
-    index = np.arange(int(ends[-1])) + np.repeat(start - (ends - size), size)
-    return arr[index].tobytes().decode().split("\t")[:-1]
+def _lengths(strings: pa.Array) -> np.ndarray:
+    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
+    return np.diff(offsets)
 
 
-def _digits(arr: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
-    """The integers spelled by arr[start:end] of every line: None unless each is 1-18 decimal
-    digits and not zero."""
-    size = end - start
+def _digits(values: pa.Array) -> np.ndarray | None:
+    """The integers spelled by `values`: None unless each is 1-18 plain decimal digits (no sign,
+    space or '0x', which Arrow's own integer parsing would take) and not zero."""
+    size = _lengths(values)
     if not len(size) or size.min() < 1 or size.max() > 18:
         return None
-    width = int(size.max())
-    col = np.arange(width)
-    inside = col < size[:, None]
-    d = arr[np.where(inside, start[:, None] + col, 0)].astype(np.int64) - 48
-    if not (((d >= 0) & (d <= 9)) | ~inside).all():
+    offsets = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+    data = values.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    if data.translate(None, _DIGITS):
         return None
-    place = np.where(inside, 10 ** np.clip(size[:, None] - 1 - col, 0, 18), 0)
-    value = (d * place).sum(axis=1)
+    parsed = values.cast(pa.int64())
+    value = np.frombuffer(parsed.buffers()[1], np.int64, len(parsed), parsed.offset)  # not to_numpy(): it imports pandas
     return value if (value > 0).all() else None
 
 

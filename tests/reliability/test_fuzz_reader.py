@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from annotator.engine.errors import AnnotationError, VcfFormatError
+from annotator.engine.prep import line_array
 from annotator.engine.vcf import open_vcf
 from tests.reliability.harness import full_run
 
@@ -109,7 +110,7 @@ def test_reader_refuses_exactly_the_hostile_line_or_keeps_it_verbatim(n, data, c
             assert not any(c in msg for c in "\u202e\u2028\u0085\u009b"), repr(msg)
             return
     assert want is None, f"accepted {column} {token!r}, expected a refusal ({want})"
-    lines = [ln for c in chunks for ln in c.lines]
+    lines = [ln for c in chunks for ln in line_array(c).to_pylist()]
     assert len(lines) == n
     assert lines[k].encode("utf-8") == body.split(b"\n")[2 + k].removesuffix(b"\r")   # verbatim
 

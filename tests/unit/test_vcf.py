@@ -13,12 +13,14 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from annotator.engine import prep
 from annotator.engine.errors import VcfFormatError
-from annotator.engine.variants import Kind
+from annotator.engine.variants import Kind, VcfChunk
 from annotator.engine.vcf import open_vcf
 from tests.data.bad_vcf.make_corpus import BAD_CASES, COLS, HEAD, gz
 
@@ -109,7 +111,7 @@ def test_header_attributes(tmp_path):
         assert r.column_header == COLS.rstrip("\n") + "\tFORMAT\tS1\tS2"
         assert r.samples == ["S1", "S2"]
         (c,) = list(r.chunks())
-        assert c.lines == ["1\t5\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1"]
+        assert texts(c) == ["1\t5\t.\tA\tG\t.\t.\t.\tGT\t0/1\t1/1"]
         assert r.bytes_read == r.total_bytes == len(text)
 
 
@@ -151,7 +153,7 @@ def test_chunk_boundaries(tmp_path):
     assert [c.line_no.tolist() for c in chunks] == [[3, 4], [5, 6], [7]]
     assert [c.a_rec.tolist() for c in chunks] == [[0, 1, 1], [0, 1, 1], [0]]
     assert [c.pos.tolist() for c in chunks] == [[100, 101], [102, 103], [104]]
-    assert sum((c.lines for c in chunks), []) == lines
+    assert sum((texts(c) for c in chunks), []) == lines
 
 
 def test_crlf_and_missing_final_newline(tmp_path):
@@ -159,7 +161,7 @@ def test_crlf_and_missing_final_newline(tmp_path):
     with open_vcf(write(tmp_path, text)) as r:
         assert r.header_lines == ["##fileformat=VCFv4.2"] and not r.column_header.endswith("\r")
         (c,) = list(r.chunks())
-    assert c.lines == ["1\t100\t.\tA\tG\t.\t.\t.", "1\t101\t.\tA\tT\t.\t.\t."]
+    assert texts(c) == ["1\t100\t.\tA\tG\t.\t.\t.", "1\t101\t.\tA\tT\t.\t.\t."]
     assert c.line_no.tolist() == [3, 4]
 
 
@@ -187,7 +189,7 @@ def test_gzip_multi_member_and_named_without_gz(tmp_path):
     data = gzip.compress(text[:57]) + gzip.compress(text[57:200]) + gzip.compress(text[200:])
     path = write(tmp_path, data, "sample.vcf")  # detected by magic, not by name
     chunks = read_all(path, chunk_size=3)
-    assert sum((c.lines for c in chunks), []) == lines
+    assert sum((texts(c) for c in chunks), []) == lines
 
 
 def test_bgzip_from_pysam(tmp_path):
@@ -199,7 +201,7 @@ def test_bgzip_from_pysam(tmp_path):
         chunks = list(r.chunks())
         assert r.bytes_read == r.total_bytes
     assert [c.n_records for c in chunks] == [7000, 7000, 6000]
-    assert chunks[-1].lines[-1] == lines[-1] and chunks[-1].line_no[-1] == 20_002
+    assert texts(chunks[-1])[-1] == lines[-1] and chunks[-1].line_no[-1] == 20_002
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -211,18 +213,18 @@ def test_chunks_are_capped_by_records_and_bytes(tmp_path, info_lengths, chunk_si
     path = write(tmp_path, gzip.compress(text) if compress else text, "c.vcf")
     # small reads (max_line_bytes bounds the read size), so a cap falls between reads as well
     chunks = read_all(path, chunk_size=chunk_size, chunk_bytes=chunk_bytes, max_line_bytes=400)
-    assert [line for c in chunks for line in c.lines] == lines
+    assert [line for c in chunks for line in texts(c)] == lines
     assert np.concatenate([c.line_no for c in chunks]).tolist() == list(range(3, 3 + len(lines)))
     for c in chunks:
         assert 1 <= c.n_records <= chunk_size
-        assert c.n_records == 1 or sum(len(line) + 1 for line in c.lines) <= chunk_bytes
+        assert c.n_records == 1 or sum(len(line) + 1 for line in texts(c)) <= chunk_bytes
 
 
 def test_wide_lines_make_smaller_chunks(tmp_path):
     lines = [f"1\t{100 + i}\t.\tA\tG\t.\t.\tX={'A' * 990}" for i in range(100)]   # ~1 KB lines
     chunks = read_all(write(tmp_path, records(*lines)), chunk_size=40, chunk_bytes=10_000)
     assert [c.n_records for c in chunks] == [9] * 11 + [1]
-    assert chunks[-1].lines == lines[-1:] and chunks[-1].line_no.tolist() == [102]
+    assert texts(chunks[-1]) == lines[-1:] and chunks[-1].line_no.tolist() == [102]
 
 
 def test_plain_text_named_gz_is_accepted(tmp_path):
@@ -250,7 +252,7 @@ def test_course_files(name, n):
     assert sum(c.n_records for c in chunks) == n
     text = path.read_text().splitlines()
     data = [line for line in text if not line.startswith("#")]
-    assert sum((c.lines for c in chunks), []) == data
+    assert sum((texts(c) for c in chunks), []) == data
     for c in chunks:
         assert c.n_alleles >= c.n_records
 
@@ -270,7 +272,7 @@ def _check(data: bytes, name: str = "f.vcf", **kw) -> None:
         try:
             for c in read_all(path, **kw):
                 assert c.n_alleles >= c.n_records > 0
-                assert len(c.lines) == len(c.chrom) == len(c.pos) == len(c.line_no)
+                assert len(texts(c)) == len(c.chrom) == len(c.pos) == len(c.line_no)
         except VcfFormatError as exc:
             assert "\n" not in str(exc)
 
@@ -334,29 +336,61 @@ def test_the_numpy_fast_path_parses_exactly_as_the_general_path(monkeypatch, row
     if isinstance(general, tuple):
         assert fast == general
     else:
-        for name, value in vars(general).items():
-            other = getattr(fast, name)
-            if isinstance(value, np.ndarray):
-                assert np.array_equal(value, other) and value.dtype == other.dtype, name
-            else:
-                assert value == other, name
+        assert_same_chunk(fast, general)
+
+
+def assert_same_chunk(fast: VcfChunk, general: VcfChunk) -> None:
+    """Equal fields, and equal derived values once both are prepared (the fast path fills some
+    of them, and its lines, from the block's Arrow buffers)."""
+    for chunk in (fast, general):
+        prep.prepare(chunk)
+    for name, value in vars(general).items():
+        other = getattr(fast, name)
+        if name == "derived":
+            assert value.keys() == other.keys()
+            for key in value:
+                assert_same_value(value[key], other[key], key)
+        else:
+            assert_same_value(value, other, name)
+
+
+def assert_same_value(value: object, other: object, name: str) -> None:
+    if isinstance(value, tuple):
+        assert len(value) == len(other), name
+        for x, y in zip(value, other):
+            assert_same_value(x, y, name)
+    elif isinstance(value, np.ndarray):
+        assert np.array_equal(value, other) and value.dtype == other.dtype, name
+    elif isinstance(value, pa.Array):
+        assert value.type == other.type and value.equals(other), name
+    else:
+        assert value == other, name
 
 
 def test_the_fast_path_takes_regular_blocks_of_several_contigs_and_long_positions():
     from annotator.engine import vcf
     block = b"1\t123456789012345678\trs\xc3\xa9\tA\tG\t.\t.\t.\n2\t007\t.\tAT\tA,ATT\t.\t.\t.\n"
-    chrom, pos, ids, ref, alt = vcf._regular_fields(block, 2, 8)
-    assert chrom == ["1", "2"] and pos.tolist() == [123456789012345678, 7]
+    chrom, (codes, contigs), pos, ids, ref, alt, columns = vcf._regular_fields(block, 2, 8)
+    assert chrom == ["1", "2"] and codes.tolist() == [0, 1] and contigs == ["1", "2"]
+    assert pos.tolist() == [123456789012345678, 7]
     assert ids == ["rsé", "."] and ref == ["A", "AT"] and alt == ["G", "A,ATT"]
-    assert vcf._regular_fields(block.replace(b"\t007", b"\t0"), 2, 8) is None       # POS 0: the general path names it
+    assert [c.to_pylist() for c in columns] == [ids, ref, alt]
+    for bad_pos in (b"0", b"+7", b" 7", b"0x7", b"7 "):    # Arrow's own integer parsing takes some of these
+        assert vcf._regular_fields(block.replace(b"\t007", b"\t" + bad_pos), 2, 8) is None, bad_pos
     assert vcf._regular_fields(block.replace(b"\t.\n", b"\n", 1), 2, 8) is None      # a column short
+    assert vcf._regular_fields(block.replace(b"\n", b"\n\n", 1), 2, 8) is None       # a blank line
     wide = b"".join(line + b"\tGT" + b"\t0/1" * 20 + b"\n" for line in block.splitlines())
     assert vcf._regular_fields(wide, 2, 29) is None      # many samples: the general path, bounded memory
     long_ref = block.replace(b"\tAT\t", b"\t" + b"A" * 1000 + b"\t")
-    assert vcf._regular_fields(long_ref, 2, 8) is None   # a long allele: the general path too
+    assert vcf._regular_fields(long_ref, 2, 8)[4] == ["A", "A" * 1000]   # long alleles: no index to outgrow
 
 
 @pytest.mark.parametrize("kw", [{"chunk_size": 0}, {"chunk_bytes": 0}])
 def test_chunk_limits_must_be_positive(tmp_path, kw):
     with pytest.raises(ValueError, match="must be positive"):
         open_vcf(write(tmp_path, records("1\t1\t.\tA\tG\t.\t.\t.")), **kw)
+
+
+def texts(chunk: VcfChunk) -> list[str]:
+    """A chunk's lines as strings (a regular block's come as an Arrow array)."""
+    return prep.line_array(chunk).to_pylist()
