@@ -310,10 +310,11 @@ def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
     seen[pkey[keep]] = True
     ukey = np.flatnonzero(seen)
     ut = ukey >> 1
-    pre_tab = pa.array([f"{i}{':c.' if c else ':n.'}{'*' if s else ''}" for i, c, s in zip(
-        b.tx_id[ut].tolist(), (index.cds_cdna_start[ut] > 0).tolist(), (ukey & 1).tolist())], pa.string())
-    lut = np.zeros(2 * b.n_transcripts, np.int32)
-    lut[ukey] = np.arange(len(ukey), dtype=np.int32)
+    prefixes = [f"{i}{':c.' if c else ':n.'}{'*' if s else ''}" for i, c, s in zip(
+        b.tx_id[ut].tolist(), (index.cds_cdna_start[ut] > 0).tolist(), (ukey & 1).tolist())]
+    pre_tab = pa.array(prefixes, pa.string())
+    lut = np.zeros(2 * b.n_transcripts, np.int64)
+    lut[ukey] = np.arange(len(ukey), dtype=np.int64)
     ops = pa.array(table, pa.string())
     # single positions: exonic ones (no offset) and intronic ones ('+N' / '-N') joined apart
     one = keep & (g_lo == g_hi)
@@ -321,8 +322,7 @@ def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
     v1 = _join(pre_tab.take(lut[pkey[k1]]), _num(val[k1]), ops.take(op[k1]))
     k1i = np.flatnonzero(one & (off != 0))
     o = off[k1i]
-    v1i = _join(pre_tab.take(lut[pkey[k1i]]), _num(val[k1i]), _PLUS.take(pa.array((o > 0).view(np.int8))),
-                _num(o), ops.take(op[k1i]))
+    v1i = _join(_intron_heads(prefixes, lut[pkey[k1i]], val[k1i], o > 0), _num(np.abs(o)), ops.take(op[k1i]))
     r3 = np.flatnonzero(valid3)
     k = rng[r3]
     v2 = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), "_",
@@ -330,7 +330,18 @@ def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
     return scatter(n, rows[np.concatenate([k1, k1i, k])], pa.concat_arrays([v1, v1i, v2]))
 
 
-_PLUS = pa.array(["", "+"], pa.string())     # the sign of a positive offset (a negative one has its '-')
+_HEAD_VALUE_BIAS = 1 << 31
+
+
+def _intron_heads(prefixes: list[str], prefix: np.ndarray, anchor: np.ndarray, plus: np.ndarray) -> pa.Array:
+    """Per intronic position, its text up to the offset's digits ("ENST...:c.123+"), each distinct
+    one built once: the positions of an intron share its two anchors, so a chunk has a few
+    hundred distinct heads for ~25k rows (joining prefix, anchor and sign per row cost more)."""
+    key = prefix << 33 | (anchor + _HEAD_VALUE_BIAS) << 1 | plus
+    codes, uniq = factorize(key)
+    heads = [f"{prefixes[k >> 33]}{((k >> 1) & 0xFFFFFFFF) - _HEAD_VALUE_BIAS}{'+' if k & 1 else '-'}"
+             for k in uniq.tolist()]
+    return pa.array(heads, pa.string()).take(pa.array(codes))
 
 
 def _num(v: np.ndarray) -> pa.Array:
