@@ -22,6 +22,7 @@ from . import hgvs
 from .fasta import Prefetch, Reference
 from .model import CDS_END_COMPLETE, CDS_START_COMPLETE
 from .overlap import TranscriptIndex
+from .prep import snv_bases
 from .so import BIT
 from .variants import Kind, VcfChunk
 
@@ -155,7 +156,9 @@ def _snv_effects(index: TranscriptIndex, chunk: VcfChunk, seqs: dict[int, Prefet
         codes, held = seqs[c].codes(g[x].ravel())
         wr[x] = codes.reshape(-1, 3)
         good[x] &= held.reshape(-1, 3).all(1)
-    alt = np.frombuffer("".join(map(chunk.a_alt_n.__getitem__, allele.tolist())).encode("latin-1"), np.uint8)
+    bases = snv_bases(chunk)
+    assert bases is not None    # codon_effects sends SNVs here only then
+    alt = bases[1][allele]
     minus = b.tx_strand[tx] < 0
     wr[minus] = _COMP_B[wr[minus]]
     alt = np.where(minus, _COMP_B[alt], alt)
@@ -221,8 +224,8 @@ def codon_effects(index: TranscriptIndex, reference: Reference, chunk: VcfChunk,
     live = present[cid] if n else np.zeros(0, bool)
     kind = chunk.a_kind[allele]
     snv = np.flatnonzero(live & (kind == Kind.SNV))
-    if len(snv) and any(len(chunk.a_alt_n[a]) != 1 or ord(chunk.a_alt_n[a]) > 255 for a in allele[snv].tolist()):
-        snv = snv[:0]        # (not one latin-1 byte each: leave them to the per-pair code)
+    if len(snv) and snv_bases(chunk) is None:
+        snv = snv[:0]        # (not one ASCII byte each: leave them to the per-pair code)
     rest = np.setdiff1d(np.flatnonzero(live), snv)
     k0, o, g, good = _snv_codons(index, tx[snv], c5[snv])
     # one prefetch per contig: the SNV codon bases, and a window around every other pair

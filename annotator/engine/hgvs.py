@@ -18,7 +18,7 @@ from .factorize import factorize
 from .fasta import Prefetch, Reference
 from .overlap import SHIFT, TranscriptIndex
 from .pairs import blank, scatter
-from .prep import chrom_codes
+from .prep import chrom_codes, snv_bases
 from .so import BIT
 from .sortedsearch import searchsorted
 from .variants import Kind, VcfChunk
@@ -97,17 +97,17 @@ def _shift(seq: Prefetch, pos: int, ref: str, alt: str) -> tuple:
     return p + lo, s, right[0], right[1]
 
 
-def _snv_ops(ref: list[str], alt: list[str], alleles: list[int], table: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _snv_ops(chunk: VcfChunk, alleles: np.ndarray, table: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Codes into `table` of the '+' and '-' strand ops ("A>G", "T>C") of SNV alleles;
     there are only a dozen distinct ones, so each string is built once."""
-    r = "".join(map(ref.__getitem__, alleles)).encode("utf-8")
-    a = "".join(map(alt.__getitem__, alleles)).encode("utf-8")
-    if len(r) != len(alleles) or len(a) != len(alleles):     # not ASCII: one string each
-        table += [f"{ref[x]}>{alt[x]}" for x in alleles]
-        table += [f"{ref[x].translate(_COMP)}>{alt[x].translate(_COMP)}" for x in alleles]
-        first = np.arange(len(table) - 2 * len(alleles), len(table) - len(alleles))
-        return first, first + len(alleles)
-    key = np.frombuffer(r, np.uint8).astype(np.int64) << 8 | np.frombuffer(a, np.uint8)
+    bases = snv_bases(chunk)
+    if bases is None:     # not ASCII: one string each
+        ref, alt, idx = chunk.a_ref, chunk.a_alt_n, alleles.tolist()
+        table += [f"{ref[x]}>{alt[x]}" for x in idx]
+        table += [f"{ref[x].translate(_COMP)}>{alt[x].translate(_COMP)}" for x in idx]
+        first = np.arange(len(table) - 2 * len(idx), len(table) - len(idx))
+        return first, first + len(idx)
+    key = bases[0][alleles].astype(np.int64) << 8 | bases[1][alleles]
     uniq = np.flatnonzero(np.bincount(key, minlength=1 << 16))
     code = np.zeros(1 << 16, np.int64)
     code[uniq] = len(table) + 2 * np.arange(len(uniq))
@@ -133,7 +133,7 @@ def _allele_ops(chunk: VcfChunk, reference: Reference | None, alleles: np.ndarra
     ref, alt = chunk.a_ref, chunk.a_alt_n
     x = np.nonzero(kind == Kind.SNV)[0]
     if len(x):
-        op_p[x], op_m[x] = _snv_ops(ref, alt, alleles[x].tolist(), table)
+        op_p[x], op_m[x] = _snv_ops(chunk, alleles[x], table)
 
     def add(values: list[str]) -> np.ndarray:
         table.extend(values)

@@ -139,6 +139,24 @@ def line_array(chunk: VcfChunk) -> pa.Array:
     return chunk.cached("lines", lambda c: strings(c.lines))
 
 
+def snv_bases(chunk: VcfChunk) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per allele, the byte of its normalised REF and ALT where it is an SNV (0 elsewhere); None
+    when some SNV base is not one ASCII character (callers then read the strings)."""
+    return chunk.cached("snv_bases", _snv_bases)
+
+
+def _snv_bases(chunk: VcfChunk) -> tuple[np.ndarray, np.ndarray] | None:
+    snv = np.flatnonzero(chunk.a_kind == Kind.SNV)
+    idx = snv.tolist()
+    r = "".join(map(chunk.a_ref.__getitem__, idx)).encode("utf-8")
+    a = "".join(map(chunk.a_alt_n.__getitem__, idx)).encode("utf-8")
+    if len(r) != len(idx) or len(a) != len(idx):
+        return None
+    ref, alt = np.zeros(chunk.n_alleles, np.uint8), np.zeros(chunk.n_alleles, np.uint8)
+    ref[snv], alt[snv] = np.frombuffer(r, np.uint8), np.frombuffer(a, np.uint8)
+    return ref, alt
+
+
 def prepare(chunk: VcfChunk) -> None:
     """Compute all of the above (in the reader process, before pickling). The lines are then kept
     only as their Arrow array: nothing else reads them, and unpickling 20k str objects costs the
@@ -146,5 +164,6 @@ def prepare(chunk: VcfChunk) -> None:
     chrom_codes(chunk)
     record_columns(chunk)
     vep_alleles(chunk)
+    snv_bases(chunk)
     chunk.lines = line_array(chunk)
     chunk.derived.pop("lines", None)

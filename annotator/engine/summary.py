@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from annotator.engine import so
-from annotator.engine.prep import chrom_codes
+from annotator.engine.prep import chrom_codes, snv_bases
 from annotator.engine.variants import Kind, VcfChunk
 
 _TRANSITIONS = np.array(["AG", "GA", "CT", "TC"])
@@ -16,16 +16,15 @@ _TRANSITIONS = np.array(["AG", "GA", "CT", "TC"])
 _TI_CODES = np.array([ord(x) << 8 | ord(y) for x, y in _TRANSITIONS.tolist()], np.int64)
 
 
-def _transitions(ref: list[str], alt: list[str], snv: np.ndarray) -> int:
-    """How many of the SNV alleles `snv` are transitions (A<->G, C<->T, as written: case counts)."""
-    idx = snv.tolist()
-    r = "".join(map(ref.__getitem__, idx)).encode("utf-8")
-    a = "".join(map(alt.__getitem__, idx)).encode("utf-8")
-    if len(r) == len(a) == len(idx):   # one ASCII character each: compare codes in numpy
-        key = np.frombuffer(r, np.uint8).astype(np.int64) << 8 | np.frombuffer(a, np.uint8)
+def _transitions(chunk: VcfChunk, snv: np.ndarray) -> int:
+    """How many of the SNV alleles `snv` are transitions (A<->G, C<->T, in the normalised upper
+    case)."""
+    bases = snv_bases(chunk)
+    if bases is not None:
+        key = bases[0][snv].astype(np.int64) << 8 | bases[1][snv]
         return int(np.isin(key, _TI_CODES).sum())
-    r1 = np.asarray(ref, dtype=object)[snv].astype("U1")
-    a1 = np.asarray(alt, dtype=object)[snv].astype("U1")
+    r1 = np.asarray(chunk.a_ref, dtype=object)[snv].astype("U1")
+    a1 = np.asarray(chunk.a_alt_n, dtype=object)[snv].astype("U1")
     return int(np.isin(np.char.add(r1, a1), _TRANSITIONS).sum())
 
 
@@ -74,7 +73,7 @@ class Summary:
             self.contigs_skipped.update(np.asarray(chunk.chrom, dtype=object)[skipped].tolist())
         snv = np.flatnonzero(chunk.a_kind == Kind.SNV)
         if len(snv):
-            ti = _transitions(chunk.a_ref, chunk.a_alt_n, snv)
+            ti = _transitions(chunk, snv)
             self.transitions += ti
             self.transversions += len(snv) - ti
 
