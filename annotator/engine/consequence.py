@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import coding, hgvs
-from .factorize import factorize
 from .fasta import Reference
 from .model import CDS_START_COMPLETE, Bundle
 from .overlap import TranscriptIndex
@@ -36,25 +35,45 @@ def _ov(vs: np.ndarray, ve: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndar
     return (vs <= e) & (ve >= s)
 
 
-_LABEL_BASE = np.int64(1 << 32)
-
-
 def _span_labels(a: np.ndarray, z: np.ndarray, total: np.ndarray) -> list[str]:
     """'2-3/10' for variants spanning several exons (or introns), whatever the strand."""
     return [f"{x}-{y}/{n}" for x, y, n in zip(np.minimum(a, z).tolist(), np.maximum(a, z).tolist(),
                                               total.tolist())]
 
 
+class _Labels:
+    """Every 'num/total' label (1 <= num <= total <= the largest total seen so far) at index
+    total * (total - 1) / 2 + num: a chunk's labels are one numpy gather and one Arrow take,
+    not a hash of its ~60k (num, total) pairs. Grown by doubling (~2 ms up to 128 in all);
+    (top, table) is replaced as one tuple, so a concurrent reader never sees a short table."""
+
+    def __init__(self) -> None:
+        self.current = (0, pa.array([""], pa.string()))     # index 0: no label
+
+    def codes(self, num: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        """The labels' indices, and the table they index."""
+        top, table = self.current
+        need = int(total.max()) if len(total) else 0
+        if need > top:
+            top = max(need, 2 * top, 64)
+            labels = [f"{k}/{t}" for t in range(1, top + 1) for k in range(1, t + 1)]
+            self.current = top, table = top, pa.array([""] + labels, pa.string())
+        return total * (total - 1) // 2 + num, table
+
+
+_LABELS = _Labels()
+
+
 def _label_column(n: int, one: np.ndarray, num: np.ndarray, total: np.ndarray,
                   span: np.ndarray, span_labels: list[str]) -> pa.Array:
-    """Exon/intron column: 'num/total' at rows `one` (each distinct label made once),
-    the span labels at rows `span`, '' elsewhere."""
-    codes, uniq = factorize(num.astype(np.int64) * _LABEL_BASE + total)
-    labels = [f"{k // _LABEL_BASE}/{k % _LABEL_BASE}" for k in uniq.tolist()]
-    idx = np.zeros(n, np.int32)
-    idx[one] = codes + 1
-    idx[span] = np.arange(len(labels) + 1, len(labels) + 1 + len(span), dtype=np.int32)
-    return pa.array([""] + labels + span_labels, pa.string()).take(pa.array(idx))
+    """Exon/intron column: 'num/total' at rows `one`, the span labels at rows `span`, ''
+    elsewhere."""
+    idx = np.zeros(n, np.int64)
+    idx[one], table = _LABELS.codes(num.astype(np.int64), total.astype(np.int64))
+    if len(span):
+        idx[span] = np.arange(len(table), len(table) + len(span))
+        table = pa.concat_arrays([table, pa.array(span_labels, pa.string())])
+    return table.take(pa.array(idx))
 
 
 @dataclass
