@@ -205,10 +205,10 @@ def test_index_cdna_to_genomic_and_labels():
     assert ix.intron_labels(i).tolist() == ["1/2", "2/2"]
 
 
-def test_exon_intron_labels_come_from_a_table_that_grows_past_its_first_size():
-    from annotator.engine.consequence import _label_column, _Labels
+def test_exon_intron_labels_come_from_a_table_that_grows_past_its_first_size(monkeypatch):
     import annotator.engine.consequence as consequence
-    consequence._LABELS = _Labels()           # a fresh table: starts at totals up to 64
+    from annotator.engine.consequence import _label_column, _Labels
+    monkeypatch.setattr(consequence, "_LABELS", _Labels())    # a fresh table: starts at totals up to 64
     num, total = np.array([1, 3, 2, 150, 64]), np.array([1, 3, 200, 150, 64])
     col = _label_column(7, np.array([0, 1, 3, 4, 6]), num, total, np.array([5]), ["2-3/9"])
     assert col.to_pylist() == ["1/1", "3/3", "", "2/200", "150/150", "2-3/9", "64/64"]
