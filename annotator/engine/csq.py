@@ -13,6 +13,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from annotator.engine.arrow import (
+    EMPTY,
+    FALSE,
+    bool_values,
+    int_values,
+    ints,
+    numbers,
+    scalar,
+    strings,
+)
 from annotator.engine.pairs import scatter
 from annotator.engine.prep import vep_allele_strings as vep_alleles  # noqa: F401 - lives in prep (the reader process runs it)
 
@@ -30,14 +40,16 @@ _ESCAPES = (("%", "%25"), (",", "%2C"), (";", "%3B"), ("=", "%3D"), ("|", "%7C")
 _NEEDS_ESCAPE = r"[%,;=| \t]"
 _SPECIAL = np.zeros(256, bool)
 _SPECIAL[np.frombuffer(b"%,;=| \t", np.uint8)] = True
-_STRAND = pa.array(["-1", "", "1"], pa.string())
-_NO_LINES = pa.array([], pa.string())
-_NEWLINE = pa.array(["\n"], pa.string())
+_STRAND = strings(["-1", "", "1"])
+_NO_LINES = strings([])
+_PIPE, _COMMA, _DOT, _TAB, _NL = scalar("|"), scalar(","), scalar("."), scalar("\t"), scalar("\n")
+_CSQ, _SEMI_CSQ = scalar("CSQ="), scalar(";CSQ=")
+_FIELD = ints(np.arange(9, dtype=np.int32))   # list_element indices, as Arrow scalars
 
 
 def _newlines(n: int) -> pa.Array:
-    """n times '\n' (a take: a Python list of n strings took 0.6 ms a chunk to convert)."""
-    return _NEWLINE.take(pa.array(np.zeros(n, np.int32)))
+    """n times '\n', from offsets (a Python list of n strings took 0.6 ms a chunk to convert)."""
+    return pa.StringArray.from_buffers(n, pa.py_buffer(np.arange(n + 1, dtype=np.int32)), pa.py_buffer(b"\n" * n))
 
 
 def header_line(bundle_name: str) -> str:
@@ -84,15 +96,15 @@ def pair_columns(ttable: pa.Table, alleles: np.ndarray | pa.Array, pairs_allele:
     bundle's ids are clean only the '=' of a synonymous p. needs encoding.
     """
     t = {name: ttable.column(name).combine_chunks() for name in PAIR_FIELDS.values()}
-    pa_allele = pa.array(pairs_allele)
-    ids = escape(pc.if_else(pc.equal(allele_ids, "."), "", allele_ids)).take(pa_allele)
+    pa_allele = ints(pairs_allele)
+    ids = escape(pc.if_else(pc.equal(allele_ids, _DOT), EMPTY, allele_ids)).take(pa_allele)
     hgvs_c = t["hgvs_c"] if names_clean else escape(t["hgvs_c"])
     hgvs_p = pc.replace_substring(t["hgvs_p"], "=", "%3D") if names_clean else escape(t["hgvs_p"])
-    d = t["distance"].to_numpy()
+    d = int_values(t["distance"])
     far = np.flatnonzero(d > 0)           # up/downstream rows; '' for the rest
-    distance = scatter(len(d), far, pc.cast(pa.array(d[far]), pa.string()))
+    distance = scatter(len(d), far, numbers(d[far]))
     return {
-        "Allele": (alleles if isinstance(alleles, pa.Array) else pa.array(alleles, pa.string())).take(pa_allele),
+        "Allele": (alleles if isinstance(alleles, pa.Array) else strings(list(alleles))).take(pa_allele),
         "Consequence|IMPACT": consequence_impact,
         "SYMBOL|Gene|Feature_type|Feature|BIOTYPE": transcript_fields,
         "EXON": t["exon"], "INTRON": t["intron"],
@@ -100,7 +112,7 @@ def pair_columns(ttable: pa.Table, alleles: np.ndarray | pa.Array, pairs_allele:
         "HGVSp|cDNA_position|CDS_position|Protein_position|Amino_acids|Codons": _joined_where_set(
             [hgvs_p, t["cdna_pos"], t["cds_pos"], t["protein_pos"], t["amino_acids"], t["codons"]]),
         "Existing_variation": ids,
-        "DISTANCE": distance, "STRAND": _STRAND.take(pa.array(strand.astype(np.int8) + 1)),
+        "DISTANCE": distance, "STRAND": _STRAND.take(ints(strand.astype(np.int8) + 1)),
     }
 
 
@@ -112,16 +124,16 @@ def _joined_where_set(columns: list[pa.Array]) -> pa.Array:
     n = len(columns[0])
     rows = np.flatnonzero(np.logical_or.reduce([_set(c) for c in columns])) if n else np.zeros(0, np.int64)
     if len(rows) > n // 2:      # mostly exonic rows (an exome): taking the set rows would not pay
-        return pc.binary_join_element_wise(*columns, "|")
-    take = pa.array(rows)
-    joined = pc.binary_join_element_wise(*[c.take(take) for c in columns], "|")
+        return pc.binary_join_element_wise(*columns, _PIPE)
+    take = ints(rows)
+    joined = pc.binary_join_element_wise(*[c.take(take) for c in columns], _PIPE)
     return scatter(n, rows, joined, fill="|" * (len(columns) - 1))
 
 
 def _set(col: pa.Array) -> np.ndarray:
     """Which values are not '' (from the offsets: no string is read)."""
     if col.type != pa.string() or col.null_count:
-        return np.asarray(pc.fill_null(pc.not_equal(col, ""), False))
+        return bool_values(pc.fill_null(pc.not_equal(col, EMPTY), FALSE))
     offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
     return offsets[1:] != offsets[:-1]
 
@@ -135,7 +147,7 @@ PAIR_FIELDS = {"EXON": "exon", "INTRON": "intron", "HGVSc": "hgvs_c", "HGVSp": "
 def pair_values(columns: dict[str, pa.Array]) -> pa.Array:
     """One CSQ value per pair: the runs of `columns` (FIELDS order) joined with '|'."""
     assert "|".join(columns) == "|".join(FIELDS), "columns must cover FIELDS in order"
-    return pc.binary_join_element_wise(*columns.values(), "|")
+    return pc.binary_join_element_wise(*columns.values(), _PIPE)
 
 
 def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_existing: bool,
@@ -154,15 +166,15 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     n = len(lines)
     if n == 0:
         return memoryview(b"")
-    lines = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
+    lines = lines if isinstance(lines, pa.Array) else strings(list(lines))
     counts = np.bincount(pair_record, minlength=n)
     has = counts > 0
     head, plain, tail = _line_parts(lines, drop_existing, sites_only, need_plain=not has.all())
     if has.all():   # the usual chunk: each record's values joined with ',' as a list, then the line
         offsets = np.zeros(n + 1, np.int32)
         np.cumsum(counts, out=offsets[1:])
-        per_record = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), values), ",")
-        return _text(pc.binary_join_element_wise(head, per_record, tail, ""))
+        per_record = pc.binary_join(pa.ListArray.from_arrays(ints(offsets), values), _COMMA)
+        return _text(pc.binary_join_element_wise(head, per_record, tail, EMPTY))
     rows_per = np.where(has, counts, 1)
     first = np.cumsum(rows_per) - rows_per                 # each record's first row
     n_rows = int(rows_per.sum())
@@ -171,13 +183,13 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     starts, ends = k == 0, k == rows_per[rec] - 1
     # before the value: head (records with pairs) or the whole line (without); else nothing
     a = np.where(starts, np.where(has[rec], rec, n + rec), n + len(plain))   # the '' after head and plain
-    before = pa.concat_arrays([head, plain, pa.array([""])]).take(pa.array(a))
+    before = pa.concat_arrays([head, plain, strings([""])]).take(ints(a))
     idx = np.full(n_rows, len(values), np.int64)       # a record without pairs: '' for its value
     idx[has[rec]] = np.arange(len(values))
-    value = pa.concat_arrays([values.cast(pa.string()), pa.array([""])]).take(pa.array(idx))
+    value = pa.concat_arrays([values.cast(pa.string()), strings([""])]).take(ints(idx))
     c = np.where(has[rec], np.where(ends, rec, n), n + 1)  # after: tail, ',' or nothing
-    after = pa.concat_arrays([tail, pa.array([",", ""])]).take(pa.array(c))
-    return _text(pc.binary_join_element_wise(before, value, after, ""))
+    after = pa.concat_arrays([tail, strings([",", ""])]).take(ints(c))
+    return _text(pc.binary_join_element_wise(before, value, after, EMPTY))
 
 
 def _text(joined: pa.Array | pa.ChunkedArray) -> memoryview:
@@ -195,24 +207,24 @@ def _line_parts(lines: pa.Array, drop_existing: bool, sites_only: bool,
     if sites_only and not drop_existing:      # INFO ends the line: no split needed
         dot = pc.ends_with(lines, "\t.")
         base = pc.if_else(dot, pc.utf8_slice_codeunits(lines, 0, -1), lines)
-        head = pc.binary_join_element_wise(base, pc.if_else(dot, "CSQ=", ";CSQ="), "")
-        plain = pc.binary_join_element_wise(lines, "\n", "") if need_plain else _NO_LINES
+        head = pc.binary_join_element_wise(base, pc.if_else(dot, _CSQ, _SEMI_CSQ), EMPTY)
+        plain = pc.binary_join_element_wise(lines, _NL, EMPTY) if need_plain else _NO_LINES
         return head, plain, _newlines(len(lines))
     cols = pc.split_pattern(lines, "\t", max_splits=8)
-    fixed = [pc.list_element(cols, i) for i in range(7)]
-    info = pc.list_element(cols, 7)
+    fixed = [pc.list_element(cols, _FIELD[i]) for i in range(7)]
+    info = pc.list_element(cols, _FIELD[7])
     if drop_existing:
         info = pc.replace_substring_regex(info, r"(^|;)CSQ=[^;]*", "")
         info = pc.replace_substring_regex(info, r"^;", "")
-        info = pc.if_else(pc.equal(info, ""), ".", info)
+        info = pc.if_else(pc.equal(info, EMPTY), _DOT, info)
     # The reader guarantees every line has the header's column count: all have samples or none.
     if pc.min(pc.list_value_length(cols)).as_py() > 8:
-        tail = pc.binary_join_element_wise("\t", pc.list_element(cols, 8), "\n", "")
+        tail = pc.binary_join_element_wise(_TAB, pc.list_element(cols, _FIELD[8]), _NL, EMPTY)
     else:
         tail = _newlines(len(lines))
-    head = pc.binary_join_element_wise(*fixed, pc.if_else(pc.equal(info, "."), "CSQ=",
-                                                          pc.binary_join_element_wise(info, ";CSQ=", "")), "\t")
-    plain = pc.binary_join_element_wise(pc.binary_join_element_wise(*fixed, info, "\t"), tail, "") \
+    head = pc.binary_join_element_wise(*fixed, pc.if_else(pc.equal(info, _DOT), _CSQ,
+                                                          pc.binary_join_element_wise(info, _SEMI_CSQ, EMPTY)), _TAB)
+    plain = pc.binary_join_element_wise(pc.binary_join_element_wise(*fixed, info, _TAB), tail, EMPTY) \
         if need_plain else _NO_LINES
     return head, plain, tail
 

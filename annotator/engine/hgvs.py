@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow import EMPTY, bools, ints, numbers, scalar, strings
 from .factorize import factorize
 from .fasta import Prefetch, Reference
 from .overlap import SHIFT, TranscriptIndex
@@ -312,21 +313,22 @@ def hgvs_c(index: TranscriptIndex, chunk: VcfChunk, reference: Reference | None,
     ut = ukey >> 1
     prefixes = [f"{i}{':c.' if c else ':n.'}{'*' if s else ''}" for i, c, s in zip(
         b.tx_id[ut].tolist(), (index.cds_cdna_start[ut] > 0).tolist(), (ukey & 1).tolist())]
-    pre_tab = pa.array(prefixes, pa.string())
+    pre_tab = strings(prefixes)
     lut = np.zeros(2 * b.n_transcripts, np.int64)
     lut[ukey] = np.arange(len(ukey), dtype=np.int64)
-    ops = pa.array(table, pa.string())
+    ops = strings(table)
     # single positions: exonic ones (no offset) and intronic ones ('+N' / '-N') joined apart
     one = keep & (g_lo == g_hi)
     k1 = np.flatnonzero(one & (off == 0))
-    v1 = _join(pre_tab.take(lut[pkey[k1]]), _num(val[k1]), ops.take(op[k1]))
+    v1 = _join(pre_tab.take(ints(lut[pkey[k1]])), numbers(val[k1]), ops.take(ints(op[k1])))
     k1i = np.flatnonzero(one & (off != 0))
     o = off[k1i]
-    v1i = _join(_intron_heads(prefixes, lut[pkey[k1i]], val[k1i], o > 0), _num(np.abs(o)), ops.take(op[k1i]))
+    v1i = _join(_intron_heads(prefixes, lut[pkey[k1i]], val[k1i], o > 0), numbers(np.abs(o)), ops.take(ints(op[k1i])))
     r3 = np.flatnonzero(valid3)
     k = rng[r3]
-    v2 = _join(pre_tab.take(lut[pkey[k]]), _num(val[k]), _signed(off[k]), "_",
-               pc.if_else(star3[r3], "*", ""), _num(val3[r3]), _signed(off3[r3]), ops.take(op[k]))
+    v2 = _join(pre_tab.take(ints(lut[pkey[k]])), numbers(val[k]), _signed(off[k]), _UNDERSCORE,
+               pc.if_else(bools(star3[r3]), _STAR, EMPTY), numbers(val3[r3]), _signed(off3[r3]),
+               ops.take(ints(op[k])))
     return scatter(n, rows[np.concatenate([k1, k1i, k])], pa.concat_arrays([v1, v1i, v2]))
 
 
@@ -341,25 +343,24 @@ def _intron_heads(prefixes: list[str], prefix: np.ndarray, anchor: np.ndarray, p
     codes, uniq = factorize(key)
     heads = [f"{prefixes[k >> 33]}{((k >> 1) & 0xFFFFFFFF) - _HEAD_VALUE_BIAS}{'+' if k & 1 else '-'}"
              for k in uniq.tolist()]
-    return pa.array(heads, pa.string()).take(pa.array(codes))
-
-
-def _num(v: np.ndarray) -> pa.Array:
-    return pc.cast(pa.array(v), pa.string())
+    return strings(heads).take(ints(codes))
 
 
 def _signed(v: np.ndarray) -> pa.Array:
     """'+N' / '-N' / '' (for 0), as HGVS writes intron offsets."""
     nz = np.flatnonzero(v)           # mostly 0: exonic positions
     x = v[nz]
-    s = _num(x)
-    return scatter(len(v), nz, pc.if_else(pa.array(x > 0), pc.binary_join_element_wise("+", s, ""), s))
+    s = numbers(x)
+    return scatter(len(v), nz, pc.if_else(bools(x > 0), pc.binary_join_element_wise(_PLUS, s, EMPTY), s))
 
 
-def _join(*parts: pa.Array | str) -> pa.Array:
+def _join(*parts: pa.Array | pa.Scalar) -> pa.Array:
     """Row-wise concatenation of string columns, done by Arrow in C++: per-row Python
     f-strings over ~2M rows a chunk set cost more than all the coordinate arithmetic."""
-    return pc.binary_join_element_wise(*parts, "")
+    return pc.binary_join_element_wise(*parts, EMPTY)
+
+
+_PLUS, _STAR, _UNDERSCORE = scalar("+"), scalar("*"), scalar("_")
 
 
 _AA3_BY_CODE = np.array([AA3.get(chr(i), "Xaa") for i in range(256)], dtype=object)

@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from annotator.engine.arrow import field_lengths
 from annotator.engine.variants import Kind
 
 _BASE_CHARS = b"ACGTNacgtn"
@@ -232,16 +233,6 @@ def lengths(strings: list[str]) -> np.ndarray:
     """Length of each string, in bytes of UTF-8 (equal to len() for the ASCII that matters)."""
     joined = "\t".join(strings).encode()
     return field_lengths(joined, len(strings))
-
-
-def field_lengths(joined: bytes, n: int) -> np.ndarray:
-    """Byte lengths of the tab-separated fields of `joined` (`n` strings joined with tabs; a
-    string holding a tab itself shows as more than `n` fields)."""
-    if n == 0:
-        return np.zeros(0, np.int64)
-    tabs = np.flatnonzero(np.frombuffer(joined, np.uint8) == 9)
-    bounds = np.concatenate(([-1], tabs, [len(joined)]))
-    return np.diff(bounds) - 1
 
 
 def _singles(idx: np.ndarray, ref_n: list[str], alt_n: list[str], kind: np.ndarray,

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-EMPTY = pa.array([""], pa.string())   # the '' that index 0 of `scatter`'s take points at (the default fill)
+from annotator.engine.arrow import ints, strings
+
+EMPTY = strings([""])   # the '' that index 0 of `scatter`'s take points at (the default fill)
 
 
 def scatter(n: int, rows: np.ndarray, values: pa.Array, fill: str = "") -> pa.Array:
@@ -35,18 +37,18 @@ def scatter(n: int, rows: np.ndarray, values: pa.Array, fill: str = "") -> pa.Ar
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), data)
     idx = np.zeros(n, np.int32)
     idx[rows] = np.arange(1, len(rows) + 1, dtype=np.int32)
-    return pa.concat_arrays([pa.array([fill], pa.string()) if fill else EMPTY, values]).take(pa.array(idx))
+    return pa.concat_arrays([strings([fill]) if fill else EMPTY, values]).take(ints(idx))
 
 
 def scatter_objects(n: int, rows: np.ndarray, values: np.ndarray) -> pa.Array:
     """As scatter(), from an object array of str; only its non-empty values are converted."""
     nz = np.flatnonzero(values != "")
-    return scatter(n, rows[nz], pa.array(values[nz].tolist(), pa.string()))
+    return scatter(n, rows[nz], strings(values[nz].tolist()))
 
 
 def blank(n: int) -> pa.Array:
     """n empty strings."""
-    return EMPTY.take(pa.array(np.zeros(n, np.int32)))
+    return pa.StringArray.from_buffers(n, pa.py_buffer(np.zeros(n + 1, np.int32)), pa.py_buffer(b""))
 
 
 @dataclass
@@ -70,5 +72,5 @@ class Pairs:
 
     def take(self, order: np.ndarray) -> "Pairs":
         """The rows in `order`."""
-        idx = pa.array(order)
+        idx = ints(order)
         return Pairs(**{k: v.take(idx) if isinstance(v, pa.Array) else v[order] for k, v in vars(self).items()})

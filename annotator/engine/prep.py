@@ -13,7 +13,7 @@ from itertools import compress
 import numpy as np
 import pyarrow as pa
 
-from annotator.engine.normalise import field_lengths
+from annotator.engine.arrow import fields, ints, strings
 from annotator.engine.variants import Kind, VcfChunk
 
 
@@ -45,46 +45,7 @@ def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
 
 
 def _record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
-    return int64_array(chunk.pos), fields(chunk.ref), fields(chunk.a_alt), int64_array(chunk.line_no), fields(chunk.ids)
-
-
-def strings(values: list[str]) -> pa.Array:
-    """pa.array(values, pa.string()), built from its buffers: `pa.array` imports pandas on its
-    first call, which the reader process would pay for (~0.3 s, ~50 MB) for nothing."""
-    n = len(values)
-    data = "".join(values).encode("utf-8")
-    ends = np.fromiter(map(len, values), np.int64, n)
-    if ends.sum() != len(data):     # not all ASCII: lengths in bytes
-        ends = np.fromiter((len(v.encode("utf-8")) for v in values), np.int64, n)
-    return from_lengths(data, ends, values)
-
-
-def fields(values: list[str]) -> pa.Array:
-    """`strings` of short values that hold no tab (VCF fields): their lengths come from the tab
-    positions of one tab-joined string, not from a len() call per value."""
-    joined = "\t".join(values).encode("utf-8")
-    lengths = field_lengths(joined, len(values))
-    if len(lengths) != len(values):     # a value with a tab after all
-        return strings(values)
-    return from_lengths(joined.replace(b"\t", b""), lengths, values)
-
-
-def from_lengths(data: bytes, lengths: np.ndarray, values: list[str] | None = None) -> pa.Array:
-    """A string array of the consecutive pieces of `data` (valid UTF-8) with these byte lengths;
-    `values`, the same pieces as strings, if at hand."""
-    if len(data) >= 1 << 31:        # beyond 32-bit offsets
-        if values is None:
-            ends = np.cumsum(lengths).tolist()
-            values = [data[e - k:e].decode() for e, k in zip(ends, lengths.tolist())]
-        return pa.array(values, pa.string())
-    offsets = np.zeros(len(lengths) + 1, np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
-def int64_array(values: np.ndarray) -> pa.Array:
-    values = np.ascontiguousarray(values, np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+    return ints(chunk.pos), fields(chunk.ref), fields(chunk.a_alt), ints(chunk.line_no), fields(chunk.ids)
 
 
 def vep_alleles(chunk: VcfChunk) -> pa.Array:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from annotator.engine import so
+from annotator.engine.arrow import EMPTY, int_values, ints, scalar, strings
 from annotator.engine.csq import escape, needs_escape
 from annotator.engine.factorize import factorize
 from annotator.engine.model import Bundle
@@ -24,7 +25,7 @@ from annotator.engine.pairs import Pairs
 from annotator.engine.prep import chrom_codes, record_columns
 from annotator.engine.variants import Kind, VcfChunk
 
-KIND_NAMES = pa.array([k.name for k in Kind], pa.string())
+KIND_NAMES = strings([k.name for k in Kind])
 
 # Columns written as Arrow dictionaries built per chunk from values the chunk already has in
 # coded form (transcript index, consequence mask, CHROM code, allele kind): the Parquet writer
@@ -85,7 +86,7 @@ class BundleColumns:
             self.arrays = {out: saved.column(out).combine_chunks() for out in BUNDLE_STRINGS}
             self._csq_tx: pa.Array | None = saved.column("csq_transcript").combine_chunks()
         else:
-            self.arrays = {out: pa.array(np.append(getattr(bundle, attr), ""), pa.string())
+            self.arrays = {out: strings(np.append(getattr(bundle, attr), "").tolist())
                            for out, attr in BUNDLE_STRINGS.items()}
             self._csq_tx = None
         self.ids_clean = not needs_escape(self.arrays["transcript"])  # then HGVS strings need no escaping
@@ -105,7 +106,7 @@ class BundleColumns:
         for column in BUNDLE_STRINGS:
             value_of, values = self._distinct(column)
             local, used = factorize(value_of[present])
-            out[column] = pa.DictionaryArray.from_arrays(pa.array(local[codes]), values.take(pa.array(used)))
+            out[column] = pa.DictionaryArray.from_arrays(ints(local[codes]), values.take(ints(used)))
         return out
 
     def _distinct(self, column: str) -> tuple[np.ndarray, pa.Array]:
@@ -113,7 +114,7 @@ class BundleColumns:
         distinct values; and those values. Made on first use (~10 ms a column)."""
         if column not in self._distinct_values:
             encoded = self.arrays[column].dictionary_encode()
-            self._distinct_values[column] = (encoded.indices.to_numpy(), encoded.dictionary)
+            self._distinct_values[column] = (int_values(encoded.indices), encoded.dictionary)
         return self._distinct_values[column]
 
     def csq_transcript(self, tx: np.ndarray) -> pa.Array:
@@ -121,26 +122,26 @@ class BundleColumns:
         joined once per transcript of the bundle ('||||' for intergenic rows)."""
         if self._csq_tx is None:
             esc = {c: escape(self.arrays[c]) for c in ("gene", "gene_id", "transcript", "biotype")}
-            feature_type = pa.array(np.where(self._strand != 0, "Transcript", ""), pa.string())
+            feature_type = strings(np.where(self._strand != 0, "Transcript", "").tolist())
             self._csq_tx = pc.binary_join_element_wise(esc["gene"], esc["gene_id"], feature_type,
-                                                       esc["transcript"], esc["biotype"], "|")
-        return self._csq_tx.take(pa.array(np.where(tx >= 0, tx, self.n)))
+                                                       esc["transcript"], esc["biotype"], scalar("|"))
+        return self._csq_tx.take(ints(np.where(tx >= 0, tx, self.n)))
 
 
 def consequence_impact(inv: np.ndarray, uniq: np.ndarray) -> pa.Array:
     """CSQ's 'Consequence|IMPACT' per mask, joined once per distinct mask. Masks come
     factorized (`factorize(masks)`): a chunk's pair masks serve three consumers."""
-    labels = pa.array([f"{so.label(m)}|{so.impact(m)}" for m in uniq.tolist()], pa.string())
-    return labels.take(pa.array(inv))
+    labels = strings([f"{so.label(m)}|{so.impact(m)}" for m in uniq.tolist()])
+    return labels.take(ints(inv))
 
 
 def consequence_columns(inv: np.ndarray, uniq: np.ndarray) -> tuple[pa.DictionaryArray, pa.DictionaryArray]:
     """Consequence label and IMPACT per mask of factorized masks (`inv` codes into the distinct
     `uniq`); there are few distinct masks, so each is labelled once."""
-    labels = pa.array([so.label(m) for m in uniq.tolist()], pa.string())
+    labels = strings([so.label(m) for m in uniq.tolist()])
     impact_of, impacts = factorize(np.array([so.impact(m) for m in uniq.tolist()], dtype=object))
-    return (pa.DictionaryArray.from_arrays(pa.array(inv), labels),
-            pa.DictionaryArray.from_arrays(pa.array(impact_of[inv]), pa.array(impacts, pa.string())))
+    return (pa.DictionaryArray.from_arrays(ints(inv), labels),
+            pa.DictionaryArray.from_arrays(ints(impact_of[inv]), strings(impacts.tolist())))
 
 
 @dataclass
@@ -160,15 +161,15 @@ class ChunkColumns:
         """`rsids`: the alleles with a known rsID and their IDs (bundle.lookup_rsids); they
         replace an ID of '.'."""
         pos, ref, alt, line, rec_ids = record_columns(chunk)
-        ids = rec_ids.take(pa.array(chunk.a_rec))
+        ids = rec_ids.take(ints(chunk.a_rec))
         rows, found = rsids if rsids is not None else (np.zeros(0, np.int64), np.zeros(0, dtype=object))
         fill = np.array([chunk.ids[r] == "." for r in chunk.a_rec[rows].tolist()], bool)   # the few hits only
         if fill.any():
             filled = np.asarray(ids.to_pylist(), dtype=object)
             filled[rows[fill]] = found[fill]
-            ids = pa.array(filled, pa.string())
+            ids = strings(filled.tolist())
         codes, names = chrom_codes(chunk)
-        return cls(pa.array(codes.astype(np.int32)), pa.array(names, pa.string()), pos, ref, alt,
+        return cls(ints(codes, np.int32), strings(names), pos, ref, alt,
                    ids, line, int(fill.sum()))
 
     def chrom(self, rec: pa.Array) -> pa.DictionaryArray:
@@ -204,16 +205,16 @@ _CDS_MAX = (1 << _CDS_BITS) - 1
 def transcript_table(bcols: BundleColumns, chunk: VcfChunk, cols: ChunkColumns, pairs: Pairs,
                      strand: np.ndarray, pair_masks: tuple[np.ndarray, np.ndarray]) -> pa.Table:
     """`pair_masks`: factorize(pairs.mask)."""
-    a = pa.array(pairs.allele)
-    rec = pa.array(chunk.a_rec[pairs.allele])
+    a = ints(pairs.allele)
+    rec = ints(chunk.a_rec[pairs.allele])
     consequence, impact = consequence_columns(*pair_masks)
     data = {
         "chrom": cols.chrom(rec), "pos": cols.pos.take(rec), "id": cols.ids.take(a),
         "ref": cols.ref.take(rec), "alt": cols.alt.take(a),
         "consequence": consequence, "impact": impact,
         **bcols.coded(pairs.tx),
-        "strand": pa.array(strand, pa.int8()),
-        "distance": pa.array(pairs.distance, pa.int64()),
+        "strand": ints(strand, np.int8),
+        "distance": ints(pairs.distance, np.int64),
         **{c: getattr(pairs, c) for c in PAIR_STRINGS},
     }
     return pa.Table.from_pydict({f.name: data[f.name] for f in TRANSCRIPT_SCHEMA}, schema=TRANSCRIPT_SCHEMA)
@@ -229,19 +230,20 @@ def variant_table(bundle: Bundle, bcols: BundleColumns, chunk: VcfChunk, cols: C
     masks = np.append(pairs.mask, np.uint64(0)).astype(np.uint64)[row_of]
     tx = np.append(pairs.tx, -1)[row_of]
     n_tx = np.bincount(pairs.allele[pairs.tx >= 0], minlength=n).astype(np.int32)
-    pick = pa.array(np.where(row_of < len(pairs), row_of, -1).astype(np.int64), mask=row_of >= len(pairs))
+    picked = row_of < len(pairs)
+    pick = ints(np.where(picked, row_of, 0), np.int64, valid=picked)
 
     def from_pairs(name: str) -> pa.Array:
-        return ttable.column(name).combine_chunks().take(pick).fill_null("")
+        return ttable.column(name).combine_chunks().take(pick).fill_null(EMPTY)
 
     consequence, impact = consequence_columns(*factorize(masks))
-    rec = pa.array(chunk.a_rec)
+    rec = ints(chunk.a_rec)
     data = {
         "chrom": cols.chrom(rec), "pos": cols.pos.take(rec), "id": cols.ids,
         "ref": cols.ref.take(rec), "alt": cols.alt,
-        "variant_type": pa.DictionaryArray.from_arrays(pa.array(chunk.a_kind.astype(np.int32)), KIND_NAMES),
+        "variant_type": pa.DictionaryArray.from_arrays(ints(chunk.a_kind, np.int32), KIND_NAMES),
         "consequence": consequence, "impact": impact, **bcols.coded(tx),
         **{c: from_pairs(c) for c in ("exon", "protein_pos", "amino_acids", "hgvs_c", "hgvs_p")},
-        "n_transcripts": pa.array(n_tx, pa.int32()), "line": cols.line.take(rec),
+        "n_transcripts": ints(n_tx, np.int32), "line": cols.line.take(rec),
     }
     return pa.Table.from_pydict({f.name: data[f.name] for f in VARIANT_SCHEMA}, schema=VARIANT_SCHEMA), masks, tx

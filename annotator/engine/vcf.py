@@ -35,9 +35,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
+from annotator.engine.arrow import fields, from_lengths, ints
 from annotator.engine.errors import VcfFormatError
 from annotator.engine.normalise import AlleleError, normalise_alleles
-from annotator.engine.prep import fields, from_lengths, int64_array
 from annotator.engine.variants import VcfChunk
 
 FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
@@ -408,7 +408,7 @@ def _regular_chunk(block: bytes, first: int, ncol: int) -> VcfChunk | None:
     chunk = _chunk(lines, line_no, chrom, pos, ids, ref, alt, lambda r: lines[r].as_py())
     a_alt = columns[2] if chunk.n_alleles == n else fields(chunk.a_alt)
     chunk.derived["chrom_codes"] = codes
-    chunk.derived["columns"] = (int64_array(pos), columns[1], a_alt, int64_array(line_no), columns[0])
+    chunk.derived["columns"] = (ints(pos), columns[1], a_alt, ints(line_no), columns[0])
     return chunk
 
 

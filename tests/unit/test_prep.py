@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from annotator.engine import prep
+from annotator.engine import arrow, prep
 from annotator.engine.variants import Kind, VcfChunk
 
 
@@ -23,7 +23,7 @@ def chunk(records: list[tuple[str, int, str, str, list[str]]], kinds: list[Kind]
 
 @pytest.mark.parametrize("values", [[], ["a"], ["é", "xy", ""], ["\U0001F600b", "c"], [""] * 5])
 def test_strings_equal_pa_array(values):
-    out = prep.strings(values)
+    out = arrow.strings(values)
     out.validate(full=True)
     assert out.equals(pa.array(values, pa.string()))
 
@@ -58,7 +58,7 @@ def test_chrom_codes_and_shared_strings(chroms):
 
 @pytest.mark.parametrize("values", [["A", "", "ACGT", "é", "<DEL>"], [""], [], ["a\tb", "c"], ["x"] * 5])
 def test_fields_build_the_same_array_as_pyarrow(values):
-    assert prep.fields(values).equals(pa.array(values, pa.string()))
+    assert arrow.fields(values).equals(pa.array(values, pa.string()))
 
 
 def test_vep_first_base_comparison_ignores_case_only():
