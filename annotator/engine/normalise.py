@@ -61,6 +61,7 @@ class Alleles(NamedTuple):
     ref_n: list[str]
     alt_n: list[str]
     kind: np.ndarray     # int8
+    snv_bases: tuple[np.ndarray, np.ndarray] | None   # see prep.snv_bases
 
 
 def is_bases(s: str) -> bool:
@@ -184,7 +185,8 @@ def normalise_alleles(pos: np.ndarray, ref: list[str], alt: list[str],
     lr = ref_len[rec] if m != n else ref_len
     la = lengths(a_alt)
     todo = np.ones(m, dtype=bool)
-    _singles(np.flatnonzero((lr == 1) & (la == 1)), ref_n, alt_n, kind, todo)
+    bases = np.zeros(m, np.uint8), np.zeros(m, np.uint8)
+    _singles(np.flatnonzero((lr == 1) & (la == 1)), ref_n, alt_n, kind, todo, bases)
     _padded_indels(np.flatnonzero(la > lr), lr, la, ref_n, alt_n, a_pos, a_end, kind, todo, ins=True)
     _padded_indels(np.flatnonzero(la < lr), lr, la, ref_n, alt_n, a_pos, a_end, kind, todo, ins=False)
 
@@ -207,7 +209,19 @@ def normalise_alleles(pos: np.ndarray, ref: list[str], alt: list[str],
         a_pos[slow] = out_pos
         a_end[slow] = out_end
         kind[slow] = out_kind
-    return Alleles(rec, num, a_alt, a_pos, a_end, ref_n, alt_n, kind)
+    return Alleles(rec, num, a_alt, a_pos, a_end, ref_n, alt_n, kind, _all_snv_bases(bases, kind, ref_n, alt_n))
+
+
+def _all_snv_bases(bases: tuple[np.ndarray, np.ndarray], kind: np.ndarray, ref_n: list[str],
+                   alt_n: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """`bases` with the SNVs `_singles` did not see (trimmed MNVs, one at a time) filled in; None
+    when one is not a single ASCII character."""
+    for i in np.flatnonzero((kind == Kind.SNV) & (bases[1] == 0)).tolist():
+        r, a = ref_n[i].encode(), alt_n[i].encode()
+        if len(r) != 1 or len(a) != 1:
+            return None
+        bases[0][i], bases[1][i] = r[0], a[0]
+    return bases
 
 
 def _commas(alt: list[str]) -> np.ndarray:
@@ -236,8 +250,9 @@ def lengths(strings: list[str]) -> np.ndarray:
 
 
 def _singles(idx: np.ndarray, ref_n: list[str], alt_n: list[str], kind: np.ndarray,
-             todo: np.ndarray) -> None:
-    """One base for one base (most of any VCF): SNV, or NONE when the bases agree."""
+             todo: np.ndarray, bases: tuple[np.ndarray, np.ndarray]) -> None:
+    """One base for one base (most of any VCF): SNV, or NONE when the bases agree. The bytes of
+    the SNVs go to `bases` (REF, ALT per allele)."""
     if not len(idx):
         return
     mask = np.zeros(len(kind), dtype=bool)
@@ -250,8 +265,10 @@ def _singles(idx: np.ndarray, ref_n: list[str], alt_n: list[str], kind: np.ndarr
     mask[idx[~ok]] = False
     r = _chars(ref_n, mask, None)
     assert r is not None  # REF was validated
-    kind[fast] = np.where(r == a[ok], Kind.NONE, Kind.SNV)
+    snv = r != a[ok]
+    kind[fast] = np.where(snv, Kind.SNV, Kind.NONE)
     todo[fast] = False
+    bases[0][fast[snv]], bases[1][fast[snv]] = r[snv], a[ok][snv]
 
 
 def _padded_indels(idx: np.ndarray, lr: np.ndarray, la: np.ndarray, ref_n: list[str],

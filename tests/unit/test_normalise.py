@@ -137,3 +137,13 @@ def test_commas_per_alt_counted_over_the_joined_string():
     from annotator.engine.normalise import _commas
     assert _commas(["A", "A,C", "G,T,TT", "", ",", "é,C"]).tolist() == [0, 1, 2, 0, 1, 1]
     assert _commas(["A\t,", "C"]).tolist() == [1, 0]     # a tab inside: counted one at a time
+
+
+def test_snv_bases_are_the_normalised_bytes_of_every_snv_and_zero_elsewhere():
+    # plain SNVs (one lower case), an MNV trimmed to an SNV (the per-allele path), REF == ALT,
+    # an insertion and a symbolic allele
+    al = _chunk(["A", "c", "GAT", "T", "A", "A"], ["G", "T", "GCT", "T", "AT", "<DEL>"],
+                [".", ".", ".", ".", ".", "END=110"])
+    assert al.kind.tolist() == [Kind.SNV, Kind.SNV, Kind.SNV, Kind.NONE, Kind.INS, Kind.SYMBOLIC]
+    ref, alt = al.snv_bases
+    assert bytes(ref).replace(b"\0", b".") == b"ACA..." and bytes(alt).replace(b"\0", b".") == b"GTC..."
