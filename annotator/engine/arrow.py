@@ -8,6 +8,8 @@ below; `tests/integration/test_no_pandas.py` checks that an annotation run never
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 import pyarrow as pa
 
@@ -90,6 +92,47 @@ def from_lengths(data: bytes, lengths: np.ndarray) -> pa.Array:
 def scalar(value: str) -> pa.StringScalar:
     """A string scalar for compute functions (a plain str would go through `pa.scalar`)."""
     return strings([value])[0]
+
+
+class StringColumn(Sequence[str]):
+    """Read-only strings over an Arrow string array, standing in for a chunk's list of str once
+    prep.prepare ran. Why: the reader process pickles chunks to the main thread, and 20k str
+    objects per list cost ~1.5 ms a chunk to pickle and unpickle, while the main thread reads a
+    few of them (dbSNP hits); an Arrow array crosses as its buffers."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: pa.Array) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, i: int) -> str:      # type: ignore[override] - no slices
+        return self.array[i].as_py()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.array.to_pylist())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"StringColumn({self.array.to_pylist()!r})"
+
+
+def take_strings(values: Sequence[str], idx: np.ndarray) -> list[str]:
+    """values[i] for i in idx, in bulk when `values` is a StringColumn."""
+    if isinstance(values, StringColumn):
+        return values.array.take(ints(idx)).to_pylist()
+    return [values[i] for i in np.asarray(idx).tolist()]
+
+
+def repeated(value: str, n: int) -> pa.Array:
+    """`value` n times, from buffers."""
+    data = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int32) * len(data)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
 
 
 EMPTY = scalar("")

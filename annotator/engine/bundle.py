@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import packaged
+from .arrow import take_strings
 from .errors import BundleError
 from .factorize import factorize
 from .model import Bundle, canonical_contig
@@ -323,8 +324,8 @@ def lookup_rsids(bundle: Bundle, contig: np.ndarray, pos: np.ndarray, ref: Seque
     if not len(rows):
         return none
     at = rows if ref_of is None else ref_of[rows]
-    ref_a = np.array([ref[i] for i in at.tolist()], dtype=object)
-    alt_a = np.array([alt[i] for i in rows.tolist()], dtype=object)
+    ref_a = np.array(take_strings(ref, at), dtype=object)
+    alt_a = np.array(take_strings(alt, rows), dtype=object)
     lo, hi = lo[rows], hi[rows]
     out = np.full(len(rows), "", dtype=object)
     found = np.zeros(len(rows), bool)

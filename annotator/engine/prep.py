@@ -13,7 +13,7 @@ from itertools import compress
 import numpy as np
 import pyarrow as pa
 
-from annotator.engine.arrow import fields, ints, strings
+from annotator.engine.arrow import StringColumn, fields, ints, repeated, strings
 from annotator.engine.variants import Kind, VcfChunk
 
 
@@ -29,13 +29,6 @@ def _chrom_codes(chunk: VcfChunk) -> tuple[np.ndarray, list[str]]:
         return np.zeros(n, np.int64), [chrom[0]]
     index = {c: i for i, c in enumerate(dict.fromkeys(chrom))}
     return np.fromiter(map(index.__getitem__, chrom), np.int64, n), list(index)
-
-
-def share_chrom_strings(chunk: VcfChunk) -> None:
-    """One str object per distinct CHROM (pickle then writes each once, and the unpickler makes
-    references instead of 20k equal strings)."""
-    codes, names = chrom_codes(chunk)
-    chunk.chrom = [names[0]] * len(codes) if len(names) == 1 else [names[c] for c in codes.tolist()]
 
 
 def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
@@ -119,12 +112,14 @@ def _snv_bases(chunk: VcfChunk) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def prepare(chunk: VcfChunk) -> None:
-    """Compute all of the above (in the reader process, before pickling). The lines are then kept
-    only as their Arrow array: nothing else reads them, and unpickling 20k str objects costs the
-    main thread ~1.4 ms a chunk."""
-    chrom_codes(chunk)
-    record_columns(chunk)
+    """Compute all of the above (in the reader process, before pickling). The lines and the
+    per-record strings the main thread only samples (CHROM, ID, REF, ALT) are then kept as Arrow
+    arrays: unpickling 20k str objects costs the main thread ~1.4 ms a chunk per list."""
+    codes, names = chrom_codes(chunk)
+    _, ref, alt, _, ids = record_columns(chunk)
     vep_alleles(chunk)
     snv_bases(chunk)
     chunk.lines = line_array(chunk)
     chunk.derived.pop("lines", None)
+    chrom = repeated(names[0], len(codes)) if len(names) == 1 else strings([names[c] for c in codes.tolist()])
+    chunk.chrom, chunk.ids, chunk.ref, chunk.a_alt = (StringColumn(a) for a in (chrom, ids, ref, alt))

@@ -72,12 +72,11 @@ def _child_main(path: str, chunk_size: int) -> None:
         frames.put(pickle.dumps(item, protocol=5))
 
     try:
-        from annotator.engine.prep import prepare, share_chrom_strings
+        from annotator.engine.prep import prepare
         from annotator.engine.vcf import open_vcf
         with open_vcf(Path(path), chunk_size=chunk_size) as reader:
             for chunk in reader.chunks():
                 prepare(chunk)
-                share_chrom_strings(chunk)
                 send(("chunk", chunk, reader.bytes_read))
         send(("end", None, 0))
     except KeyboardInterrupt:

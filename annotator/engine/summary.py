@@ -70,7 +70,7 @@ class Summary:
                     self.all_consequences[term] += c
         self.genes.update(genes.tolist())
         if skipped.any():
-            self.contigs_skipped.update(np.asarray(chunk.chrom, dtype=object)[skipped].tolist())
+            self.contigs_skipped.update(np.asarray(names, dtype=object)[codes[skipped]].tolist())
         snv = np.flatnonzero(chunk.a_kind == Kind.SNV)
         if len(snv):
             ti = _transitions(chunk, snv)

@@ -17,7 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from annotator.engine import so
-from annotator.engine.arrow import EMPTY, int_values, ints, scalar, strings
+from annotator.engine.arrow import (
+    EMPTY,
+    int_values,
+    ints,
+    scalar,
+    strings,
+    take_strings,
+)
 from annotator.engine.csq import escape, needs_escape
 from annotator.engine.factorize import factorize
 from annotator.engine.model import Bundle
@@ -163,7 +170,7 @@ class ChunkColumns:
         pos, ref, alt, line, rec_ids = record_columns(chunk)
         ids = rec_ids.take(ints(chunk.a_rec))
         rows, found = rsids if rsids is not None else (np.zeros(0, np.int64), np.zeros(0, dtype=object))
-        fill = np.array([chunk.ids[r] == "." for r in chunk.a_rec[rows].tolist()], bool)   # the few hits only
+        fill = np.array([i == "." for i in take_strings(chunk.ids, chunk.a_rec[rows])], bool)   # the few hits only
         if fill.any():
             filled = np.asarray(ids.to_pylist(), dtype=object)
             filled[rows[fill]] = found[fill]

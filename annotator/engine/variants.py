@@ -7,7 +7,7 @@ accordingly. The alleles are always *reported* as written in the input.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -33,14 +33,15 @@ class VcfChunk:
                               #   array from a regular block (vcf._regular_chunk) and once
                               #   prep.prepare ran; prep.line_array gives it either way
     line_no: np.ndarray       # int64, 1-based line number in the input file
-    chrom: list[str]
+    chrom: Sequence[str]      # lists from the parser; Arrow-backed (arrow.StringColumn) once
+                              #   prep.prepare ran, as are ids, ref and a_alt
     pos: np.ndarray           # int64
-    ids: list[str]            # the ID column as written ('.' when absent)
-    ref: list[str]
+    ids: Sequence[str]        # the ID column as written ('.' when absent)
+    ref: Sequence[str]
     # alleles (n_allele rows)
     a_rec: np.ndarray         # int64 index of the record in this chunk
     a_num: np.ndarray         # int32 1-based index of the ALT within its record
-    a_alt: list[str]          # the ALT as written
+    a_alt: Sequence[str]      # the ALT as written
     a_pos: np.ndarray         # int64 first affected reference base after normalisation;
                               #   for an insertion, the base *after* the insertion point
     a_end: np.ndarray         # int64 last affected reference base (a_pos - 1 for an insertion;

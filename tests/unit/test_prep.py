@@ -47,13 +47,16 @@ def test_prepared_chunk_gives_the_same_values_after_pickling():
 
 
 @pytest.mark.parametrize("chroms", [["1", "1", "1"], ["2", "1", "2"], ["X"]])
-def test_chrom_codes_and_shared_strings(chroms):
-    c = chunk([(name, 10 + i, ".", "A", ["G"]) for i, name in enumerate(chroms)], [Kind.SNV] * len(chroms))
-    c.chrom = ["".join(list(name)) for name in c.chrom]       # distinct objects, as split() makes them
+def test_chrom_codes_and_the_columns_that_cross_the_pipe(chroms):
+    c = chunk([(name, 10 + i, "rs%d" % i, "A", ["G", "T"]) for i, name in enumerate(chroms)], [Kind.SNV] * 2 * len(chroms))
     codes, names = prep.chrom_codes(c)
     assert names == list(dict.fromkeys(chroms)) and [names[k] for k in codes] == chroms
-    prep.share_chrom_strings(c)
-    assert c.chrom == chroms and len({id(s) for s in c.chrom}) == len(names)
+    prep.prepare(c)
+    for field in ("chrom", "ids", "ref", "a_alt"):    # Arrow-backed now, the same strings
+        assert isinstance(getattr(c, field), arrow.StringColumn), field
+    assert c.chrom == chroms and list(c.ids) == [f"rs{i}" for i in range(len(chroms))]
+    assert c.a_alt[1] == "T" and arrow.take_strings(c.a_alt, np.array([1, 0])) == ["T", "G"]
+    assert pickle.loads(pickle.dumps(c)).ref == ["A"] * len(chroms)
 
 
 @pytest.mark.parametrize("values", [["A", "", "ACGT", "é", "<DEL>"], [""], [], ["a\tb", "c"], ["x"] * 5])
