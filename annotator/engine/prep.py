@@ -8,12 +8,18 @@ pyarrow.compute, which imports pandas) nor the model code: the reader process st
 """
 from __future__ import annotations
 
-from itertools import compress
-
 import numpy as np
 import pyarrow as pa
 
-from annotator.engine.arrow import StringColumn, fields, ints, repeated, strings
+from annotator.engine.arrow import (
+    StringColumn,
+    fields,
+    from_lengths,
+    ints,
+    repeated,
+    strings,
+    take_strings,
+)
 from annotator.engine.variants import Kind, VcfChunk
 
 
@@ -42,8 +48,29 @@ def _record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
 
 
 def vep_alleles(chunk: VcfChunk) -> pa.Array:
-    """vep_allele_strings as an Arrow array."""
-    return chunk.cached("vep_alleles", lambda c: fields(vep_allele_strings(c).tolist()))
+    """vep_allele_strings as an Arrow array: the ALT column with the stripped alleles' first byte
+    cut out of its buffers (not a list of 20k strings joined again)."""
+    return chunk.cached("vep_alleles", _vep_alleles)
+
+
+def _vep_alleles(chunk: VcfChunk) -> pa.Array:
+    alt = record_columns(chunk)[2]
+    strip = stripped_alleles(chunk)
+    if not strip.any():
+        return alt
+    offsets = np.frombuffer(alt.buffers()[1], np.int32, len(alt) + 1, alt.offset * 4)
+    data = np.frombuffer(alt.buffers()[2], np.uint8)
+    if (data[offsets[:-1][strip]] >= 0x80).any():    # a multi-byte first character: by the strings
+        return fields(vep_allele_strings(chunk).tolist())
+    cut = strip.astype(np.int32)
+    lengths = np.diff(offsets) - cut
+    dash = strip & (lengths == 0)                    # nothing left: VEP writes '-'
+    lengths[dash] = 1
+    out = np.zeros(len(alt) + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
+    source = np.repeat(offsets[:-1] + cut - out[:-1], lengths) + np.arange(int(out[-1]))
+    source[out[:-1][dash]] = len(data)               # the '-' appended below
+    return from_lengths(np.append(data, np.uint8(ord("-")))[source].tobytes(), lengths)
 
 
 def vep_allele_strings(chunk: VcfChunk) -> np.ndarray:
@@ -52,18 +79,25 @@ def vep_allele_strings(chunk: VcfChunk) -> np.ndarray:
     REF=A ALT=AT -> 'T'; REF=AT ALT=A -> '-'. Records of SNVs/MNVs only keep their ALTs unchanged.
     """
     out = np.asarray(chunk.a_alt, dtype=object).copy()
+    strip = np.flatnonzero(stripped_alleles(chunk))
+    out[strip] = [a[1:] or "-" for a in out[strip].tolist()]
+    return out
+
+
+def stripped_alleles(chunk: VcfChunk) -> np.ndarray:
+    """Per allele, whether VEP drops its first base: the plain ALTs of a record whose REF and
+    plain ALTs do not all have one length and all share REF's first base."""
+    strip = np.zeros(chunk.n_alleles, bool)
     simple = (chunk.a_kind == Kind.SNV) | (chunk.a_kind == Kind.MNV)
     rec_simple = np.ones(chunk.n_records, dtype=bool)
     rec_simple[chunk.a_rec[~simple]] = False
     todo = np.flatnonzero(~rec_simple[chunk.a_rec])          # alleles of records with an indel etc.
     if not len(todo):
-        return out
-    # Per record: the plain ALTs are stripped when some length differs from REF's (hence the
-    # lengths of REF and plain ALTs are not all equal) and all first bases equal REF's.
-    alts = out[todo].tolist()
+        return strip
+    alts = take_strings(chunk.a_alt, todo)
     plain = np.array([a != "" and a[0] not in "<*." and "[" not in a and "]" not in a for a in alts], bool)
     rec = chunk.a_rec[todo]
-    refs = [chunk.ref[r] for r in rec[plain].tolist()]
+    refs = take_strings(chunk.ref, rec[plain])
     palts = [a for a, p in zip(alts, plain.tolist()) if p]
     diff_len = np.fromiter(map(len, palts), np.int64, len(palts)) != np.fromiter(map(len, refs), np.int64, len(refs))
     diff_first = _first_differs(palts, refs)
@@ -71,10 +105,8 @@ def vep_allele_strings(chunk: VcfChunk) -> np.ndarray:
     strip_rec = np.zeros(chunk.n_records, dtype=bool)
     strip_rec[prec[diff_len]] = True
     strip_rec[prec[diff_first]] = False
-    pidx = todo[plain]
-    sel = strip_rec[prec]
-    out[pidx[sel]] = [a[1:] or "-" for a in compress(palts, sel.tolist())]
-    return out
+    strip[todo[plain][strip_rec[prec]]] = True
+    return strip
 
 
 def _first_differs(alts: list[str], refs: list[str]) -> np.ndarray:

@@ -3,6 +3,8 @@ import pickle
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from annotator.engine import arrow, prep
 from annotator.engine.variants import Kind, VcfChunk
@@ -67,3 +69,22 @@ def test_fields_build_the_same_array_as_pyarrow(values):
 def test_vep_first_base_comparison_ignores_case_only():
     assert prep._first_differs(["a", "C", "é", "T", "[", "n"], ["A", "c", "E", "G", "A", "N"]).tolist() == \
         [False, False, True, True, True, False]
+
+
+_ALLELE = st.sampled_from(["A", "C", "G", "T", "AT", "ATT", "GA", "a", "at", "N", "<DEL>", "*", "ACGTACGT", "CA"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_ALLELE, st.lists(_ALLELE, min_size=1, max_size=3)), min_size=1, max_size=12))
+def test_vep_alleles_from_buffers_equal_the_strings(records):
+    """prep.vep_alleles cuts the stripped first bases out of the ALT column's buffers; it must
+    give what vep_allele_strings gives from the Python strings."""
+    from annotator.engine.errors import VcfFormatError
+    from annotator.engine.vcf import parse_block
+    rows = [(r if not r.startswith("<") and r != "*" else "A", alts) for r, alts in records]
+    block = "".join(f"1\t{100 + i}\t.\t{ref}\t{','.join(alts)}\t.\t.\t.\n" for i, (ref, alts) in enumerate(rows))
+    try:
+        c = parse_block(block.encode(), 1, 8)
+    except VcfFormatError:
+        return
+    assert prep.vep_alleles(c).to_pylist() == prep.vep_allele_strings(c).tolist()
