@@ -52,10 +52,10 @@ __all__ = ["FORMAT_VERSION", "build_from_package", "build_from_gff3", "load_bund
 
 
 
-def write_gff3(*args: object, **kwargs: object) -> object:
+def write_gff3(bundle: Bundle, path: Path, contigs: list[str] | None = None) -> None:
     """gff3.write_gff3, imported on use: the GFF3 code needs pandas, loading a bundle does not."""
     from . import gff3
-    return gff3.write_gff3(*args, **kwargs)
+    gff3.write_gff3(bundle, path, contigs)
 
 
 # ---------------------------------------------------------------- hashing / cache keys
