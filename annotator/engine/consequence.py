@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from . import coding, hgvs
 from .arrow import bools, ints, numbers, scalar, strings
+from .factorize import factorize
 from .fasta import Reference
 from .model import CDS_START_COMPLETE, Bundle
 from .overlap import TranscriptIndex
@@ -51,10 +52,16 @@ class _Labels:
     def __init__(self) -> None:
         self.current = (0, strings([""]))     # index 0: no label
 
+    MAX_TOTAL = 1024     # ~525k labels, ~6 MB; a model with longer transcripts labels per chunk
+
     def codes(self, num: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, pa.Array]:
         """The labels' indices, and the table they index."""
         top, table = self.current
         need = int(total.max()) if len(total) else 0
+        if need > self.MAX_TOTAL:      # not a table of every label up to `need`: this chunk's own
+            codes, pairs = factorize(num << 32 | total)
+            labels = [f"{k >> 32}/{k & 0xFFFFFFFF}" for k in pairs.tolist()]
+            return codes.astype(np.int64) + 1, strings([""] + labels)
         if need > top:
             top = max(need, 2 * top, 64)
             labels = [f"{k}/{t}" for t in range(1, top + 1) for k in range(1, t + 1)]

@@ -215,3 +215,12 @@ def test_exon_intron_labels_come_from_a_table_that_grows_past_its_first_size(mon
     assert consequence._LABELS.current[0] == 200
     small = _label_column(2, np.array([1]), np.array([7]), np.array([12]), np.array([], np.int64), [])
     assert small.to_pylist() == ["", "7/12"]
+
+
+def test_labels_beyond_the_table_limit_are_made_per_chunk(monkeypatch):
+    import annotator.engine.consequence as consequence
+    from annotator.engine.consequence import _label_column, _Labels
+    monkeypatch.setattr(consequence, "_LABELS", _Labels())
+    col = _label_column(3, np.array([0, 2]), np.array([5, 2000]), np.array([7, 5000]), np.array([], np.int64), [])
+    assert col.to_pylist() == ["5/7", "", "2000/5000"]
+    assert consequence._LABELS.current[0] == 0      # no table of 12.5M labels was built
