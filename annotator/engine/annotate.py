@@ -41,10 +41,22 @@ if TYPE_CHECKING:
 
 Progress = Callable[[float], None]
 _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
-# Inputs from this size on are parsed in a separate process (readproc.py: parsing holds the GIL,
-# and on a thread it slowed the main thread's chunk work); smaller ones on a read-ahead thread,
-# where starting a process (about 0.2 s, overlapped with loading the model) would not pay.
-PARSE_PROCESS_BYTES = 2 << 20
+# Inputs with about this much text or more are parsed in a separate process (readproc.py:
+# parsing holds the GIL much of the time, and on a thread it slows the main thread's chunk work);
+# smaller ones on a read-ahead thread, where starting another interpreter (~0.2 s of CPU) does
+# not pay. Measured (2026-11-28, 2 cores, medians): premium_3.vcf (2.8 MB, 3,431 records) 0.53
+# -> 0.49 s and 250k sites-only records (1.25 MB gzip) 1.43-1.47 -> 1.33-1.40 s on the thread;
+# 1M records (4.6 MB gzip) 3.8-4.0 s in the process against 4.0-4.4 s on the thread.
+PARSE_PROCESS_BYTES = 8 << 20
+GZIP_TEXT_RATIO = 5     # a gzip/bgzip input's text, estimated from its size (sites-only VCF: ~5.5)
+
+
+def text_bytes(path: Path) -> int:
+    """The input's size as text: its size, times GZIP_TEXT_RATIO when it is gzip/bgzip."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    size = path.stat().st_size
+    return size * GZIP_TEXT_RATIO if gzipped else size
 WRITE_AHEAD = 3   # chunks whose outputs may still be in the writers' hands (measured: 1 made the main thread wait)
 
 
@@ -97,7 +109,7 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
     parser: ParsedChunks | None = None
     try:
         log.line(f"input {input_path} ({input_path.stat().st_size if input_path.exists() else 0:,} bytes)")
-        if input_path.is_file() and input_path.stat().st_size >= PARSE_PROCESS_BYTES:
+        if input_path.is_file() and text_bytes(input_path) >= PARSE_PROCESS_BYTES:
             parser = ParsedChunks(input_path, chunk_size)   # starts now, while the model loads
         bundle_path = resolve_bundle(genome, cache_dir)
         model = load_model(str(bundle_path))

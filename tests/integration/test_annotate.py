@@ -257,3 +257,14 @@ def test_progress_keeps_coming_through_blank_lines_and_can_stop_the_run(tiny, tm
         annotate(vcf, tmp_path / "stopped", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
                  chunk_size=1000, progress=stop_at_ten)
     assert len(calls) == 10 and sorted(p.name for p in (tmp_path / "stopped").iterdir()) == ["blank.log"]
+
+
+def test_the_reader_process_is_chosen_by_the_inputs_text_size(tmp_path):
+    """A gzip input counts at GZIP_TEXT_RATIO times its size (its text is what costs to parse)."""
+    import annotator.engine.annotate as A
+    plain = tmp_path / "a.vcf"
+    plain.write_bytes(b"##fileformat=VCFv4.2\n" + b"#" * 1000)
+    packed = tmp_path / "a.vcf.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert A.text_bytes(plain) == plain.stat().st_size
+    assert A.text_bytes(packed) == A.GZIP_TEXT_RATIO * packed.stat().st_size
