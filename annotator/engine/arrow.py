@@ -41,7 +41,12 @@ def numbers(values: np.ndarray) -> pa.Array:
 def int_values(array: pa.Array) -> np.ndarray:
     """An Arrow integer array without nulls as numpy (a view; `to_numpy` consults the shim)."""
     dtype = _NUMPY_INTS[array.type]
-    return np.frombuffer(array.buffers()[1], dtype, len(array), array.offset)
+    return np.frombuffer(array.buffers()[1], dtype, len(array), array.offset * dtype.itemsize)
+
+
+def offsets(array: pa.Array) -> np.ndarray:
+    """The int32 offsets of a string array's values into its data buffer (len + 1; a view)."""
+    return np.frombuffer(array.buffers()[1], np.int32, len(array) + 1, array.offset * 4)
 
 
 def bool_values(array: pa.Array) -> np.ndarray:

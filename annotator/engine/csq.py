@@ -20,6 +20,7 @@ from annotator.engine.arrow import (
     int_values,
     ints,
     numbers,
+    offsets,
     scalar,
     strings,
 )
@@ -65,12 +66,12 @@ def needs_escape(col: pa.Array) -> bool:
         return False
     if col.type != pa.string():
         return bool(pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py())
-    offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
     data = col.buffers()[2]
     if data is None:
         return False
     # bytes of null values may be anything, but they have no length: a null is never escaped
-    values = np.frombuffer(data, np.uint8)[offsets[0]:offsets[-1]]
+    at = offsets(col)
+    values = np.frombuffer(data, np.uint8)[at[0]:at[-1]]
     return bool(_SPECIAL[values].any())
 
 
@@ -134,8 +135,8 @@ def _set(col: pa.Array) -> np.ndarray:
     """Which values are not '' (from the offsets: no string is read)."""
     if col.type != pa.string() or col.null_count:
         return bool_values(pc.fill_null(pc.not_equal(col, EMPTY), FALSE))
-    offsets = np.frombuffer(col.buffers()[1], np.int32, len(col) + 1, col.offset * 4)
-    return offsets[1:] != offsets[:-1]
+    at = offsets(col)
+    return at[1:] != at[:-1]
 
 
 # Transcript-table columns behind the per-pair CSQ fields.
@@ -171,9 +172,9 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
     has = counts > 0
     head, plain, tail = _line_parts(lines, drop_existing, sites_only, need_plain=not has.all())
     if has.all():   # the usual chunk: each record's values joined with ',' as a list, then the line
-        offsets = np.zeros(n + 1, np.int32)
-        np.cumsum(counts, out=offsets[1:])
-        per_record = pc.binary_join(pa.ListArray.from_arrays(ints(offsets), values), _COMMA)
+        bounds = np.zeros(n + 1, np.int32)
+        np.cumsum(counts, out=bounds[1:])
+        per_record = pc.binary_join(pa.ListArray.from_arrays(ints(bounds), values), _COMMA)
         return _text(pc.binary_join_element_wise(head, per_record, tail, EMPTY))
     rows_per = np.where(has, counts, 1)
     first = np.cumsum(rows_per) - rows_per                 # each record's first row
@@ -195,8 +196,8 @@ def render(lines: pa.Array, values: pa.Array, pair_record: np.ndarray, drop_exis
 def _text(joined: pa.Array | pa.ChunkedArray) -> memoryview:
     """The data buffer of a string array: its strings one after another, without a copy."""
     joined = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
-    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=len(joined) + 1, offset=joined.offset * 4)
-    return memoryview(joined.buffers()[2])[offsets[0]:offsets[-1]]
+    at = offsets(joined)
+    return memoryview(joined.buffers()[2])[at[0]:at[-1]]
 
 
 def _line_parts(lines: pa.Array, drop_existing: bool, sites_only: bool,

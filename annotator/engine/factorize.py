@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from annotator.engine.arrow import ints, strings
+from annotator.engine.arrow import int_values, ints, strings
 
 
 def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -18,7 +18,5 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         uniques = np.array(encoded.dictionary.to_pylist(), dtype=object)
     else:
         encoded = ints(values).dictionary_encode()
-        d = encoded.dictionary
-        uniques = np.frombuffer(d.buffers()[1], values.dtype, len(d), d.offset).copy()
-    i = encoded.indices
-    return np.frombuffer(i.buffers()[1], np.int32, len(i), i.offset).copy(), uniques
+        uniques = int_values(encoded.dictionary).copy()
+    return int_values(encoded.indices).copy(), uniques

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from annotator.engine.arrow import ints, strings
+from annotator.engine.arrow import ints, offsets, strings
 
 EMPTY = strings([""])   # the '' that index 0 of `scatter`'s take points at (the default fill)
 
@@ -28,13 +28,13 @@ def scatter(n: int, rows: np.ndarray, values: pa.Array, fill: str = "") -> pa.Ar
     the values' bytes and only new offsets are computed: no string is copied."""
     values = values.cast(pa.string())
     if not fill and values.null_count == 0 and (len(rows) < 2 or bool((rows[1:] > rows[:-1]).all())):
-        src = np.frombuffer(values.buffers()[1], np.int32, len(values) + 1, values.offset * 4)
+        src = offsets(values)
         lengths = np.zeros(n + 1, np.int32)
         lengths[np.asarray(rows) + 1] = np.diff(src)
-        offsets = np.cumsum(lengths, dtype=np.int32)
-        offsets += src[0]
+        out = np.cumsum(lengths, dtype=np.int32)
+        out += src[0]
         data = values.buffers()[2] or pa.py_buffer(b"")
-        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), data)
+        return pa.StringArray.from_buffers(n, pa.py_buffer(out), data)
     idx = np.zeros(n, np.int32)
     idx[rows] = np.arange(1, len(rows) + 1, dtype=np.int32)
     return pa.concat_arrays([strings([fill]) if fill else EMPTY, values]).take(ints(idx))

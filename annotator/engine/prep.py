@@ -16,6 +16,7 @@ from annotator.engine.arrow import (
     fields,
     from_lengths,
     ints,
+    offsets,
     repeated,
     strings,
     take_strings,
@@ -58,17 +59,17 @@ def _vep_alleles(chunk: VcfChunk) -> pa.Array:
     strip = stripped_alleles(chunk)
     if not strip.any():
         return alt
-    offsets = np.frombuffer(alt.buffers()[1], np.int32, len(alt) + 1, alt.offset * 4)
+    at = offsets(alt)
     data = np.frombuffer(alt.buffers()[2], np.uint8)
-    if (data[offsets[:-1][strip]] >= 0x80).any():    # a multi-byte first character: by the strings
+    if (data[at[:-1][strip]] >= 0x80).any():         # a multi-byte first character: by the strings
         return fields(vep_allele_strings(chunk).tolist())
     cut = strip.astype(np.int32)
-    lengths = np.diff(offsets) - cut
+    lengths = np.diff(at) - cut
     dash = strip & (lengths == 0)                    # nothing left: VEP writes '-'
     lengths[dash] = 1
     out = np.zeros(len(alt) + 1, np.int64)
     np.cumsum(lengths, out=out[1:])
-    source = np.repeat(offsets[:-1] + cut - out[:-1], lengths) + np.arange(int(out[-1]))
+    source = np.repeat(at[:-1] + cut - out[:-1], lengths) + np.arange(int(out[-1]))
     source[out[:-1][dash]] = len(data)               # the '-' appended below
     return from_lengths(np.append(data, np.uint8(ord("-")))[source].tobytes(), lengths)
 
