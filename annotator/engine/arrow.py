@@ -89,9 +89,9 @@ def from_lengths(data: bytes, lengths: np.ndarray) -> pa.Array:
     Chunks are capped at a few MB of text (vcf.CHUNK_BYTES), so 32-bit offsets always suffice."""
     if len(data) >= 1 << 31:
         raise ValueError(f"{len(data)} bytes of strings in one array: more than 32-bit offsets hold")
-    offsets = np.zeros(len(lengths) + 1, np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    bounds = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=bounds[1:])
+    return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(bounds), pa.py_buffer(data)])
 
 
 def scalar(value: str) -> pa.StringScalar:
@@ -136,8 +136,8 @@ def take_strings(values: Sequence[str], idx: np.ndarray) -> list[str]:
 def repeated(value: str, n: int) -> pa.Array:
     """`value` n times, from buffers."""
     data = value.encode("utf-8")
-    offsets = np.arange(n + 1, dtype=np.int32) * len(data)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
+    bounds = np.arange(n + 1, dtype=np.int32) * len(data)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(bounds), pa.py_buffer(data * n)])
 
 
 EMPTY = scalar("")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from annotator.engine.arrow import ints, offsets, strings
+from annotator.engine.arrow import ints, offsets, repeated, strings
 
 EMPTY = strings([""])   # the '' that index 0 of `scatter`'s take points at (the default fill)
 
@@ -48,7 +48,7 @@ def scatter_objects(n: int, rows: np.ndarray, values: np.ndarray) -> pa.Array:
 
 def blank(n: int) -> pa.Array:
     """n empty strings."""
-    return pa.StringArray.from_buffers(n, pa.py_buffer(np.zeros(n + 1, np.int32)), pa.py_buffer(b""))
+    return repeated("", n)
 
 
 @dataclass

@@ -19,3 +19,12 @@ def test_bools_round_trip_through_a_slice():
     values = np.array([True, False, True, True, False, False, True, False, True])
     assert arrow.bool_values(arrow.bools(values).slice(3)).tolist() == values[3:].tolist()
     assert arrow.bools(values).equals(pa.array(values))
+
+
+def test_repeated_and_blank():
+    from annotator.engine.pairs import blank
+    assert arrow.repeated("\n", 3).to_pylist() == ["\n"] * 3
+    assert arrow.repeated("ab", 0).to_pylist() == []
+    col = blank(4)
+    col.validate(full=True)
+    assert col.to_pylist() == [""] * 4
