@@ -209,13 +209,16 @@ def normalise_alleles(pos: np.ndarray, ref: list[str], alt: list[str],
         a_pos[slow] = out_pos
         a_end[slow] = out_end
         kind[slow] = out_kind
-    return Alleles(rec, num, a_alt, a_pos, a_end, ref_n, alt_n, kind, _all_snv_bases(bases, kind, ref_n, alt_n))
+    return Alleles(rec, num, a_alt, a_pos, a_end, ref_n, alt_n, kind, snv_bases(kind, ref_n, alt_n, bases))
 
 
-def _all_snv_bases(bases: tuple[np.ndarray, np.ndarray], kind: np.ndarray, ref_n: list[str],
-                   alt_n: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
-    """`bases` with the SNVs `_singles` did not see (trimmed MNVs, one at a time) filled in; None
-    when one is not a single ASCII character."""
+def snv_bases(kind: np.ndarray, ref_n: list[str], alt_n: list[str],
+              bases: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per allele, the byte of its normalised REF and ALT where it is an SNV (0 elsewhere); None
+    when one is not a single ASCII character. `bases`: those `_singles` already has, so only
+    the rest (trimmed MNVs) are filled in here, one at a time."""
+    if bases is None:
+        bases = np.zeros(len(kind), np.uint8), np.zeros(len(kind), np.uint8)
     for i in np.flatnonzero((kind == Kind.SNV) & (bases[1] == 0)).tolist():
         r, a = ref_n[i].encode(), alt_n[i].encode()
         if len(r) != 1 or len(a) != 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from annotator.engine import normalise
 from annotator.engine.arrow import (
     StringColumn,
     fields,
@@ -34,8 +35,14 @@ def _chrom_codes(chunk: VcfChunk) -> tuple[np.ndarray, list[str]]:
     chrom, n = chunk.chrom, len(chunk.chrom)
     if n and chrom.count(chrom[0]) == n:      # the usual chunk of a sorted VCF: one contig
         return np.zeros(n, np.int64), [chrom[0]]
-    index = {c: i for i, c in enumerate(dict.fromkeys(chrom))}
-    return np.fromiter(map(index.__getitem__, chrom), np.int64, n), list(index)
+    return codes_of(list(chrom))
+
+
+def codes_of(values: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Per value, its code among the distinct values, which are listed in order of first
+    appearance."""
+    index = {c: i for i, c in enumerate(dict.fromkeys(values))}
+    return np.fromiter(map(index.__getitem__, values), np.int64, len(values)), list(index)
 
 
 def record_columns(chunk: VcfChunk) -> tuple[pa.Array, ...]:
@@ -133,15 +140,7 @@ def snv_bases(chunk: VcfChunk) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _snv_bases(chunk: VcfChunk) -> tuple[np.ndarray, np.ndarray] | None:
-    snv = np.flatnonzero(chunk.a_kind == Kind.SNV)
-    idx = snv.tolist()
-    r = "".join(map(chunk.a_ref.__getitem__, idx)).encode("utf-8")
-    a = "".join(map(chunk.a_alt_n.__getitem__, idx)).encode("utf-8")
-    if len(r) != len(idx) or len(a) != len(idx):
-        return None
-    ref, alt = np.zeros(chunk.n_alleles, np.uint8), np.zeros(chunk.n_alleles, np.uint8)
-    ref[snv], alt[snv] = np.frombuffer(r, np.uint8), np.frombuffer(a, np.uint8)
-    return ref, alt
+    return normalise.snv_bases(chunk.a_kind, chunk.a_ref, chunk.a_alt_n)
 
 
 def prepare(chunk: VcfChunk) -> None:

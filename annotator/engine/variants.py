@@ -62,8 +62,8 @@ class VcfChunk:
         return len(self.a_rec)
 
     def cached(self, key: str, make: Callable[[VcfChunk], object]) -> object:
-        """`make(self)`, computed once per chunk (possibly before it was pickled)."""
-        value = self.derived.get(key)
-        if value is None:
-            value = self.derived[key] = make(self)
-        return value
+        """`make(self)`, computed once per chunk (possibly before it was pickled); None is a
+        value like any other (prep.snv_bases gives it for non-ASCII bases)."""
+        if key not in self.derived:
+            self.derived[key] = make(self)
+        return self.derived[key]

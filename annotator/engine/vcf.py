@@ -38,6 +38,7 @@ import pyarrow.csv as pcsv
 from annotator.engine.arrow import fields, from_lengths, ints, offsets
 from annotator.engine.errors import VcfFormatError
 from annotator.engine.normalise import AlleleError, normalise_alleles
+from annotator.engine.prep import codes_of
 from annotator.engine.variants import VcfChunk
 
 FIXED_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
@@ -461,8 +462,7 @@ def _regular_fields(block: bytes, n: int, ncol: int) -> tuple | None:
         codes: tuple = (np.zeros(n, np.int64), chrom_list[:1])
     else:
         chrom_list = chrom.to_pylist()
-        index = {c: i for i, c in enumerate(dict.fromkeys(chrom_list))}   # as prep.chrom_codes
-        codes = (np.fromiter(map(index.__getitem__, chrom_list), np.int64, n), list(index))
+        codes = codes_of(chrom_list)
     return chrom_list, codes, pos, ids.to_pylist(), ref.to_pylist(), alt.to_pylist(), (ids, ref, alt)
 
 

@@ -88,3 +88,11 @@ def test_vep_alleles_from_buffers_equal_the_strings(records):
     except VcfFormatError:
         return
     assert prep.vep_alleles(c).to_pylist() == prep.vep_allele_strings(c).tolist()
+
+
+def test_a_cached_none_is_not_computed_again():
+    c = chunk([("1", 10, ".", "A", ["G"])], [Kind.SNV])
+    calls = []
+    for _ in range(3):
+        assert c.cached("nothing", lambda ch: calls.append(1)) is None
+    assert len(calls) == 1
