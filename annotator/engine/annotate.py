@@ -49,6 +49,7 @@ _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
 # 1M records (4.6 MB gzip) 3.8-4.0 s in the process against 4.0-4.4 s on the thread.
 PARSE_PROCESS_BYTES = 8 << 20
 GZIP_TEXT_RATIO = 5     # a gzip/bgzip input's text, estimated from its size (sites-only VCF: ~5.5)
+WRITE_AHEAD = 3   # chunks whose outputs may still be in the writers' hands (measured: 1 made the main thread wait)
 
 
 def text_bytes(path: Path) -> int:
@@ -57,7 +58,6 @@ def text_bytes(path: Path) -> int:
         gzipped = f.read(2) == b"\x1f\x8b"
     size = path.stat().st_size
     return size * GZIP_TEXT_RATIO if gzipped else size
-WRITE_AHEAD = 3   # chunks whose outputs may still be in the writers' hands (measured: 1 made the main thread wait)
 
 
 @dataclass(frozen=True)

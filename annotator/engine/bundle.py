@@ -51,7 +51,6 @@ __all__ = ["FORMAT_VERSION", "build_from_package", "build_from_gff3", "load_bund
            "write_gff3", "lookup_rsids"]
 
 
-
 def write_gff3(bundle: Bundle, path: Path, contigs: list[str] | None = None) -> None:
     """gff3.write_gff3, imported on use: the GFF3 code needs pandas, loading a bundle does not."""
     from . import gff3

@@ -49,10 +49,10 @@ class _Labels:
     not a hash of its ~60k (num, total) pairs. Grown by doubling (~2 ms up to 128 in all);
     (top, table) is replaced as one tuple, so a concurrent reader never sees a short table."""
 
+    MAX_TOTAL = 1024     # ~525k labels, ~6 MB; a model with longer transcripts labels per chunk
+
     def __init__(self) -> None:
         self.current = (0, strings([""]))     # index 0: no label
-
-    MAX_TOTAL = 1024     # ~525k labels, ~6 MB; a model with longer transcripts labels per chunk
 
     def codes(self, num: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, pa.Array]:
         """The labels' indices, and the table they index."""
@@ -273,7 +273,6 @@ def _range_strings(a: np.ndarray, z: np.ndarray, ok: np.ndarray) -> pa.Array:
     qx = pc.if_else(bools(x == 0), _UNKNOWN, sx)
     qy = pc.if_else(bools(y == 0), _UNKNOWN, sy)
     return scatter(len(a), idx, pc.if_else(bools(x == y), sx, pc.binary_join_element_wise(qx, qy, _DASH)))
-
 
 
 def positions(index: TranscriptIndex, r: Regions) -> tuple[pa.Array, pa.Array, pa.Array]:

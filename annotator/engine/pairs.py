@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from annotator.engine.arrow import ints, offsets, repeated, strings
 
-EMPTY = strings([""])   # the '' that index 0 of `scatter`'s take points at (the default fill)
+_NOTHING = strings([""])   # the '' that index 0 of `scatter`'s take points at (the default fill)
 
 
 def scatter(n: int, rows: np.ndarray, values: pa.Array, fill: str = "") -> pa.Array:
@@ -37,7 +37,7 @@ def scatter(n: int, rows: np.ndarray, values: pa.Array, fill: str = "") -> pa.Ar
         return pa.StringArray.from_buffers(n, pa.py_buffer(out), data)
     idx = np.zeros(n, np.int32)
     idx[rows] = np.arange(1, len(rows) + 1, dtype=np.int32)
-    return pa.concat_arrays([strings([fill]) if fill else EMPTY, values]).take(ints(idx))
+    return pa.concat_arrays([strings([fill]) if fill else _NOTHING, values]).take(ints(idx))
 
 
 def scatter_objects(n: int, rows: np.ndarray, values: np.ndarray) -> pa.Array:

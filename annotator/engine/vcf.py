@@ -400,13 +400,13 @@ def _regular_chunk(block: bytes, first: int, ncol: int) -> VcfChunk | None:
     """The chunk of a regular block (no blank or '#' lines; see `_regular_fields`), None for any
     other. Its lines, CHROM codes and Arrow columns come from the block's buffers (what
     prep.prepare would otherwise rebuild from Python strings)."""
-    regular = _regular_fields(block, block.count(b"\n"), ncol)
+    ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+    regular = _regular_fields(block, len(ends), ncol)
     if regular is None:
         return None
     chrom, codes, pos, ids, ref, alt, columns = regular
     n = len(pos)
     line_no = np.arange(first, first + n, dtype=np.int64)
-    ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
     lines = from_lengths(block.replace(b"\n", b""), np.diff(ends, prepend=-1) - 1)
     chunk = _chunk(lines, line_no, chrom, pos, ids, ref, alt, lambda r: lines[r].as_py())
     a_alt = columns[2] if chunk.n_alleles == n else fields(chunk.a_alt)
