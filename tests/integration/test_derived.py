@@ -14,7 +14,7 @@ from annotator.engine import derived
 from annotator.engine.annotate import annotate, load_results
 from annotator.engine.bundle import load_bundle
 from annotator.engine.overlap import TranscriptIndex
-from annotator.engine.tables import BundleColumns
+from annotator.engine.tables import BUNDLE_STRINGS, BundleColumns
 from tests.integration.test_annotate import RECORDS, fix_refs
 from tests.integration.tinygenome import write_vcf
 
@@ -44,6 +44,10 @@ def test_saved_once_then_mapped_and_equal_to_derived(bundle_dir):
         assert getattr(again_index, name).dtype == getattr(fresh_index, name).dtype, name
     assert again_columns.to_table().equals(fresh_columns.to_table())
     assert again_columns.ids_clean == fresh_columns.ids_clean
+    tx = np.array([0, -1, bundle.n_transcripts - 1, -1, 0])
+    for (name, a), b in zip(again_columns.coded(tx).items(), fresh_columns.coded(tx).values()):
+        assert a.equals(b) and a.dictionary_decode().to_pylist() == [
+            getattr(bundle, BUNDLE_STRINGS[name])[t] if t >= 0 else "" for t in tx.tolist()], name
     q = (np.zeros(3, np.int32), np.array([90, 150, 5_000]), np.array([90, 150, 5_000]))
     for a, b in zip(again_index.query(*q), fresh_index.query(*q)):
         assert np.array_equal(a, b)
