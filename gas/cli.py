@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from annotator.engine.errors import AnnotationError
 
 if TYPE_CHECKING:
+    from annotator.engine.readproc import ParsedChunks
     from gas.client import Client
 
 EXIT_USAGE = 2
@@ -27,6 +28,17 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    # a large input's reader process starts first: its start then overlaps the engine's imports
+    from annotator.engine.readproc import CHUNK_SIZE, start_for
+    parser = start_for(Path(args.input), CHUNK_SIZE)
+    try:
+        return _annotate(args, parser, CHUNK_SIZE)
+    finally:
+        if parser is not None:
+            parser.close()
+
+
+def _annotate(args: argparse.Namespace, parser: ParsedChunks | None, chunk_size: int) -> int:
     from annotator.engine.annotate import annotate
     show = sys.stderr.isatty() and not args.json
 
@@ -36,7 +48,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
     result = annotate(Path(args.input), Path(args.output), genome=args.genome,
                       fasta=Path(args.fasta) if args.fasta else None, cache_dir=_cache_dir(args),
-                      progress=progress)
+                      progress=progress, chunk_size=chunk_size, parser=parser)
     if show:
         print("\r", end="", file=sys.stderr)
     out = {"outputs": {k: str(p) for k, p in zip(("vcf", "parquet", "transcripts", "summary", "log"), result.paths())},

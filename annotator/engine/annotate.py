@@ -29,7 +29,7 @@ from annotator.engine.chunk import (
 )
 from annotator.engine.errors import AnnotationError
 from annotator.engine.parallel import OrderedPool, default_processes
-from annotator.engine.readproc import ParsedChunks
+from annotator.engine.readproc import CHUNK_SIZE, ParsedChunks, start_for
 from annotator.engine.runlog import RunLog
 from annotator.engine.summary import Summary
 from annotator.engine.tables import PARQUET_OPTIONS, TRANSCRIPT_SCHEMA, VARIANT_SCHEMA
@@ -41,23 +41,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[float], None]
 _SUFFIXES = (".vcf.gz", ".vcf.bgz", ".vcf", ".gz", ".bgz")
-# Inputs with about this much text or more are parsed in a separate process (readproc.py:
-# parsing holds the GIL much of the time, and on a thread it slows the main thread's chunk work);
-# smaller ones on a read-ahead thread, where starting another interpreter (~0.2 s of CPU) does
-# not pay. Measured (2026-11-28, 2 cores, medians): premium_3.vcf (2.8 MB, 3,431 records) 0.53
-# -> 0.49 s and 250k sites-only records (1.25 MB gzip) 1.43-1.47 -> 1.33-1.40 s on the thread;
-# 1M records (4.6 MB gzip) 3.8-4.0 s in the process against 4.0-4.4 s on the thread.
-PARSE_PROCESS_BYTES = 8 << 20
-GZIP_TEXT_RATIO = 5     # a gzip/bgzip input's text, estimated from its size (sites-only VCF: ~5.5)
 WRITE_AHEAD = 3   # chunks whose outputs may still be in the writers' hands (measured: 1 made the main thread wait)
-
-
-def text_bytes(path: Path) -> int:
-    """The input's size as text: its size, times GZIP_TEXT_RATIO when it is gzip/bgzip."""
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    size = path.stat().st_size
-    return size * GZIP_TEXT_RATIO if gzipped else size
 
 
 @dataclass(frozen=True)
@@ -87,12 +71,15 @@ def default_cache_dir() -> Path:
 
 
 def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path | None = None,
-             cache_dir: Path | None = None, chunk_size: int = 20_000,
-             progress: Progress | None = None, processes: int | None = None) -> AnnotationResult:
+             cache_dir: Path | None = None, chunk_size: int = CHUNK_SIZE,
+             progress: Progress | None = None, processes: int | None = None,
+             parser: ParsedChunks | None = None) -> AnnotationResult:
     """Annotate `input_path` into `outdir`; raises AnnotationError (one-line message) on bad input.
 
     `processes`: worker processes for the chunks (None: as many as cores, up to 4, for inputs
-    over 2 MB; 0: all in this process).
+    over 2 MB; 0: all in this process). `parser`: a reader process that `readproc.start_for`
+    started for this input and chunk size, when the caller started it (the CLI does, before it
+    imports the engine); annotate() closes it.
     """
     t0 = time.perf_counter()
     input_path, outdir = Path(input_path), Path(outdir)
@@ -106,11 +93,12 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
              (("vcf", ".annot.vcf.gz"), ("parquet", ".parquet"), ("transcripts", ".transcripts.parquet"),
               ("summary", ".summary.json"), ("log", ".log"))}
     log = RunLog(stage / final["log"].name)
-    parser: ParsedChunks | None = None
     try:
         log.line(f"input {input_path} ({input_path.stat().st_size if input_path.exists() else 0:,} bytes)")
-        if input_path.is_file() and text_bytes(input_path) >= PARSE_PROCESS_BYTES:
-            parser = ParsedChunks(input_path, chunk_size)   # starts now, while the model loads
+        if parser is None:
+            parser = start_for(input_path, chunk_size)     # starts now, while the model loads
+        elif (parser.path, parser.chunk_size) != (input_path, chunk_size):
+            raise ValueError(f"the reader process was started for {parser.path}, {parser.chunk_size:,} records a chunk")
         bundle_path = resolve_bundle(genome, cache_dir)
         model = load_model(str(bundle_path))
         bundle = model.bundle

@@ -203,16 +203,16 @@ def test_worker_processes_give_the_same_outputs_as_one_process(tiny, tmp_path):
 
 
 def test_reader_process_gives_the_same_outputs_and_errors_as_the_thread(tiny, tmp_path, monkeypatch):
-    """Inputs of 2 MB and more are parsed in a child process (annotator/engine/readproc.py);
+    """Inputs of ~8 MB of text and more are parsed in a child process (annotator/engine/readproc.py);
     forced on here for a small file, it must change nothing: outputs, the error and its line."""
-    import annotator.engine.annotate as A
+    import annotator.engine.readproc as readproc
     vcf = write_vcf(tmp_path / "sample.vcf", fix_refs(tiny["seq"], RECORDS))
     thread = annotate(vcf, tmp_path / "thread", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
                       chunk_size=2, processes=0)
-    monkeypatch.setattr(A, "PARSE_PROCESS_BYTES", 0)
+    monkeypatch.setattr(readproc, "PARSE_PROCESS_BYTES", 0)
     from annotator.engine.readproc import ParsedChunks as real
     started = []
-    monkeypatch.setattr(A, "ParsedChunks", lambda *a, **k: started.append(a) or real(*a, **k))
+    monkeypatch.setattr(readproc, "ParsedChunks", lambda *a, **k: started.append(a) or real(*a, **k))
     child = annotate(vcf, tmp_path / "child", genome=str(tiny["bundle"]), cache_dir=tiny["cache"],
                      chunk_size=2, processes=0)
     assert len(started) == 1
@@ -229,14 +229,36 @@ def test_reader_process_gives_the_same_outputs_and_errors_as_the_thread(tiny, tm
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bad.log"]
 
 
+def test_a_reader_process_started_by_the_caller_is_used_and_closed(tiny, tmp_path, monkeypatch, capsys):
+    """`gas annotate` starts the reader process before it imports the engine; annotate() must
+    use that one (not start a second), close it, and refuse one started for another input."""
+    import annotator.engine.readproc as readproc
+    from gas.cli import main
+    monkeypatch.setattr(readproc, "PARSE_PROCESS_BYTES", 0)
+    real, started = readproc.ParsedChunks, []
+    monkeypatch.setattr(readproc, "ParsedChunks", lambda *a, **k: started.append(real(*a, **k)) or started[-1])
+    vcf = write_vcf(tmp_path / "sample.vcf", fix_refs(tiny["seq"], RECORDS))
+    alone = annotate(vcf, tmp_path / "alone", genome=str(tiny["bundle"]), cache_dir=tiny["cache"], processes=0)
+    assert main(["annotate", str(vcf), "-o", str(tmp_path / "cli"), "--genome", str(tiny["bundle"]),
+                 "--cache-dir", str(tiny["cache"])]) == 0
+    assert len(started) == 2 and all(p._proc.poll() is not None for p in started)    # one each, both ended
+    assert f"annotated {len(RECORDS)} records" in capsys.readouterr().out
+    assert load_results(alone.transcripts).equals(load_results(tmp_path / "cli" / "sample.transcripts.parquet"))
+
+    other = readproc.start_for(vcf, 7)
+    with pytest.raises(ValueError, match="started for .*sample.vcf, 7 records a chunk"):
+        annotate(vcf, tmp_path / "mismatch", genome=str(tiny["bundle"]), cache_dir=tiny["cache"], parser=other)
+    assert other._proc.poll() is not None and not (tmp_path / "mismatch" / "sample.parquet").exists()
+
+
 @pytest.mark.parametrize("reader_process", [False, True])
 def test_progress_keeps_coming_through_blank_lines_and_can_stop_the_run(tiny, tmp_path, monkeypatch,
                                                                         reader_process):
     """A long run of blank lines has no records, but the caller still gets a progress call per
     chunk of lines, so the worker's time limit (or a lost claim) can stop it."""
-    import annotator.engine.annotate as A
+    import annotator.engine.readproc as readproc
     if reader_process:
-        monkeypatch.setattr(A, "PARSE_PROCESS_BYTES", 0)
+        monkeypatch.setattr(readproc, "PARSE_PROCESS_BYTES", 0)
     vcf = write_vcf(tmp_path / "blank.vcf", ["1\t100\t.\tA\tG\t.\t.\t."] + [""] * 50_000
                     + ["1\t101\t.\tA\tT\t.\t.\t."])
     calls: list[float] = []
@@ -261,10 +283,10 @@ def test_progress_keeps_coming_through_blank_lines_and_can_stop_the_run(tiny, tm
 
 def test_the_reader_process_is_chosen_by_the_inputs_text_size(tmp_path):
     """A gzip input counts at GZIP_TEXT_RATIO times its size (its text is what costs to parse)."""
-    import annotator.engine.annotate as A
+    import annotator.engine.readproc as readproc
     plain = tmp_path / "a.vcf"
     plain.write_bytes(b"##fileformat=VCFv4.2\n" + b"#" * 1000)
     packed = tmp_path / "a.vcf.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    assert A.text_bytes(plain) == plain.stat().st_size
-    assert A.text_bytes(packed) == A.GZIP_TEXT_RATIO * packed.stat().st_size
+    assert readproc.text_bytes(plain) == plain.stat().st_size
+    assert readproc.text_bytes(packed) == readproc.GZIP_TEXT_RATIO * packed.stat().st_size

@@ -18,6 +18,7 @@ _RUN = """
 import json, sys
 from pathlib import Path
 import annotator.engine.annotate as A
+import annotator.engine.readproc as readproc
 
 def traced(name, path=None, target=None):
     if name == "pandas":
@@ -34,7 +35,7 @@ sys.meta_path.insert(0, Tracer())
 d = Path(sys.argv[1])
 rows = 0
 for child in (False, True):          # chunks parsed on a thread, and in the reader process
-    A.PARSE_PROCESS_BYTES = 0 if child else 1 << 40
+    readproc.PARSE_PROCESS_BYTES = 0 if child else 1 << 40
     for name in ("sites.vcf", "samples.vcf"):
         res = A.annotate(d / name, d / f"out-{child}-{name}", genome=sys.argv[2], cache_dir=Path(sys.argv[3]),
                          fasta=Path(sys.argv[4]), chunk_size=3, processes=0)
