@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pysam
 
+from .compressed import GZIP_MAGIC
 from .errors import AnnotationError
 from .model import canonical_contig
 
@@ -37,7 +38,7 @@ def _gzip_kind(path: Path) -> str:
     """'bgzf', 'gzip' or 'plain', from the first bytes of the file."""
     with open(path, "rb") as fh:
         head = fh.read(18)
-    if head[:2] != b"\x1f\x8b":
+    if not head.startswith(GZIP_MAGIC):
         return "plain"
     # BGZF: FEXTRA flag and a 'BC' extra subfield right after the 12-byte header.
     if len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC":

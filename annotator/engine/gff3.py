@@ -15,7 +15,6 @@ Reading (docs/bundles.md has the full rule):
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import re
 from pathlib import Path
@@ -24,6 +23,7 @@ from urllib.parse import unquote
 import numpy as np
 import pandas as pd
 
+from .compressed import open_text
 from .errors import BundleError
 from .model import CDS_END_COMPLETE, CDS_START_COMPLETE, Bundle, canonical_contig
 
@@ -34,10 +34,8 @@ _KEYS = ("ID", "Parent", "Name", "gene_id", "gene_name", "transcript_id", "bioty
 
 
 def _read_text(path: Path) -> str:
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
     try:
-        with (gzip.open(path, "rt") if gz else open(path, "rt")) as f:
+        with open_text(path) as f:
             text = f.read()
     except (OSError, UnicodeDecodeError, EOFError) as e:
         raise BundleError(f"cannot read GFF3 {path}: {e}") from e
@@ -192,9 +190,7 @@ def read_gff3(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], d
 
 
 def _read_head(path: Path, n: int = 64 * 1024) -> str:
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rt") if gz else open(path, "rt")) as f:
+    with open_text(path) as f:
         return f.read(n)
 
 

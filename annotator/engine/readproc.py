@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Self
 
+from annotator.engine.compressed import is_gzip
 from annotator.engine.errors import AnnotationError
 
 if TYPE_CHECKING:     # not imported at run time: this module stays light (see start_for)
@@ -116,10 +117,8 @@ def _widen(pipe: IO[bytes] | None) -> None:
 
 def text_bytes(path: Path) -> int:
     """The input's size as text: its size, times GZIP_TEXT_RATIO when it is gzip/bgzip."""
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
     size = path.stat().st_size
-    return size * GZIP_TEXT_RATIO if gzipped else size
+    return size * GZIP_TEXT_RATIO if is_gzip(path) else size
 
 
 def start_for(path: Path, chunk_size: int) -> ParsedChunks | None:

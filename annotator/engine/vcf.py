@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from annotator.engine.arrow import fields, from_lengths, ints, offsets
+from annotator.engine.compressed import GZIP_MAGIC
 from annotator.engine.errors import VcfFormatError
 from annotator.engine.normalise import AlleleError, normalise_alleles
 from annotator.engine.prep import codes_of
@@ -86,7 +87,7 @@ class _Source:
         self._out = 0
         head = self.raw.read(8)
         self.raw.seek(0)
-        self.gzip = head[:2] == b"\x1f\x8b"
+        self.gzip = head.startswith(GZIP_MAGIC)
         for magic, name in _OTHER_COMPRESSION.items():
             if head.startswith(magic):
                 self.close()
