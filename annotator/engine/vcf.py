@@ -34,6 +34,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
+from isal import igzip, isal_zlib
 
 from annotator.engine.arrow import fields, from_lengths, ints, offsets
 from annotator.engine.compressed import GZIP_MAGIC
@@ -95,14 +96,16 @@ class _Source:
         if not self.gzip and path.suffix in (".gz", ".bgz") and head and not head.lstrip(b"\xef\xbb\xbf").startswith(b"#"):
             self.close()
             raise VcfFormatError(f"the file is named {path.suffix} but is neither gzip data nor a text VCF")
-        self._stream: BinaryIO = gzip.GzipFile(fileobj=self.raw, mode="rb") if self.gzip else self.raw
+        # ISA-L's gzip reader (isal, as bgzf.py uses for writing): 0.016 s of CPU per 1M sites-only
+        # records against 0.05 s for the standard library's (2026-12-08), and more for wide files
+        self._stream: BinaryIO = igzip.IGzipFile(fileobj=self.raw, mode="rb") if self.gzip else self.raw
 
     def read(self, n: int) -> bytes:
         try:
             data = self._stream.read(n)
         except EOFError:
             raise _StreamError("input is truncated: the gzip stream ends early") from None
-        except (gzip.BadGzipFile, zlib.error, OSError) as exc:
+        except (gzip.BadGzipFile, zlib.error, isal_zlib.error, OSError) as exc:
             raise _StreamError(f"the gzip stream is corrupt ({exc})") from None
         self._out += len(data)
         if self.gzip and self._out > self._limit:
