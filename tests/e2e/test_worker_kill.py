@@ -26,7 +26,9 @@ from tests.e2e.stackproc import gas, start, stop
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FASTA_GZ.is_file(),
                                                    reason=f"{FASTA_GZ} (Debian vt-examples, GRCh37 chr20) not present")]
 VISIBILITY_S = 20
-VARIANTS = 600_000     # ~6 s to annotate: long enough to be killed mid-run, twice
+VARIANTS = 600_000     # synthetic records, then REPEATS times over: a job long enough to be seen
+REPEATS = 4            # mid-run and killed there. Progress is written every 2 s (jobrun.PROGRESS_EVERY_S);
+                       # the 600k records alone took ~2 s by 2026-12-08 and the job was done unseen.
 
 
 def data_lines(vcf: Path) -> int:
@@ -36,9 +38,9 @@ def data_lines(vcf: Path) -> int:
 
 @pytest.fixture(scope="module")
 def big_vcf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from bench.anchor import plain_fasta, synthetic_vcf
+    from bench.anchor import plain_fasta, repeated_vcf, synthetic_vcf
     d = tmp_path_factory.mktemp("vcf")
-    return synthetic_vcf(d / "big.vcf.gz", plain_fasta(d), VARIANTS)
+    return repeated_vcf(synthetic_vcf(d / "once.vcf.gz", plain_fasta(d), VARIANTS), d / "big.vcf.gz", REPEATS)
 
 
 def test_kill_9_worker_mid_job_completes_exactly_once(tmp_path: Path, big_vcf: Path) -> None:
