@@ -85,14 +85,12 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
     input_path, outdir = Path(input_path), Path(outdir)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     name = output_name(input_path)
-    outdir.mkdir(parents=True, exist_ok=True)
-    stage = Path(outdir / f".{name}.partial-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    final = {k: outdir / f"{name}{ext}" for k, ext in
-             (("vcf", ".annot.vcf.gz"), ("parquet", ".parquet"), ("transcripts", ".transcripts.parquet"),
-              ("summary", ".summary.json"), ("log", ".log"))}
-    log = RunLog(stage / final["log"].name)
+    try:
+        stage, final, log = _staging(outdir, name)
+    except BaseException:
+        if parser is not None:
+            parser.close()
+        raise
     try:
         log.line(f"input {input_path} ({input_path.stat().st_size if input_path.exists() else 0:,} bytes)")
         if parser is None:
@@ -142,6 +140,18 @@ def annotate(input_path: Path, outdir: Path, genome: str = "GRCh38", fasta: Path
     finally:
         if parser is not None:
             parser.close()
+
+
+def _staging(outdir: Path, name: str) -> tuple[Path, dict[str, Path], RunLog]:
+    """The hidden staging folder, the final paths of the five outputs, and the run log."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    stage = Path(outdir / f".{name}.partial-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    final = {k: outdir / f"{name}{ext}" for k, ext in
+             (("vcf", ".annot.vcf.gz"), ("parquet", ".parquet"), ("transcripts", ".transcripts.parquet"),
+              ("summary", ".summary.json"), ("log", ".log"))}
+    return stage, final, RunLog(stage / final["log"].name)
 
 
 def _run(input_path: Path, stage: Path, final: dict[str, Path], bundle_path: str, fasta: Path | None,

@@ -179,7 +179,7 @@ def _save(bundle: Bundle, final: Path, meta: dict) -> None:
 
 
 def load_bundle(path: Path) -> Bundle:
-    """Load a bundle directory (whole genome in ~10 ms: arrays memory-mapped, no parsing; string
+    """Load a bundle directory (whole genome in a few ms: arrays memory-mapped, no parsing; string
     columns stay as their saved dictionaries, `CodedStrings`)."""
     path = Path(path)
     try:

@@ -233,6 +233,7 @@ def test_a_reader_process_started_by_the_caller_is_used_and_closed(tiny, tmp_pat
     """`gas annotate` starts the reader process before it imports the engine; annotate() must
     use that one (not start a second), close it, and refuse one started for another input."""
     import annotator.engine.readproc as readproc
+    from annotator.engine.readproc import CHUNK_SIZE
     from gas.cli import main
     monkeypatch.setattr(readproc, "PARSE_PROCESS_BYTES", 0)
     real, started = readproc.ParsedChunks, []
@@ -249,6 +250,11 @@ def test_a_reader_process_started_by_the_caller_is_used_and_closed(tiny, tmp_pat
     with pytest.raises(ValueError, match="started for .*sample.vcf, 7 records a chunk"):
         annotate(vcf, tmp_path / "mismatch", genome=str(tiny["bundle"]), cache_dir=tiny["cache"], parser=other)
     assert other._proc.poll() is not None and not (tmp_path / "mismatch" / "sample.parquet").exists()
+    blocked = readproc.start_for(vcf, CHUNK_SIZE)         # an output folder that cannot be made
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError):
+        annotate(vcf, tmp_path / "file" / "out", genome=str(tiny["bundle"]), cache_dir=tiny["cache"], parser=blocked)
+    assert blocked._proc.poll() is not None
 
 
 @pytest.mark.parametrize("reader_process", [False, True])
