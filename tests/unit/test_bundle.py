@@ -83,7 +83,7 @@ def _build(tmp_path: Path, text: str, name: str = "t.gff3") -> B.Bundle:
 
 
 def _tx(b: B.Bundle, tx_id: str) -> int:
-    return b.tx_id.tolist().index(tx_id)
+    return int(np.flatnonzero(b.tx_id == tx_id)[0])
 
 
 def _exons(b: B.Bundle, t: int) -> list[tuple[int, int]]:
